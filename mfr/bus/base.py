@@ -1,0 +1,112 @@
+"""The event bus as the services see it: produce keyed records, consume them in a group, commit.
+
+Two backends implement it, Kafka and the embedded single-machine log, and one contract test suite
+holds both to the same behaviour:
+
+* records with the same partition key (the mailbox) are consumed in the order they were produced;
+* ``Producer.flush`` returns only when every record produced so far is durably stored, and raises
+  if any was not;
+* a consumer group's position advances only through ``Consumer.commit``: what was polled but not
+  committed is delivered again to the group's next consumer (at-least-once);
+* ``seek_to_beginning`` and ``seek_to_time`` replay what the topics still hold.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from mfr.topics import TopicSpec
+
+Headers = Mapping[str, bytes]
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record as a consumer receives it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes
+    timestamp_ms: int
+    headers: Mapping[str, bytes] = field(default_factory=dict)
+
+
+def next_offsets(records: Iterable[Record]) -> dict[tuple[str, int], int]:
+    """For each topic partition among ``records``, the offset just past the last of them."""
+    positions: dict[tuple[str, int], int] = {}
+    for record in records:
+        where = (record.topic, record.partition)
+        positions[where] = max(positions.get(where, 0), record.offset + 1)
+    return positions
+
+
+class _Closing:
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection; a producer flushes first."""
+
+
+class Producer(_Closing, ABC):
+    """Writes records to topics."""
+
+    @abstractmethod
+    def produce(self, topic: str, key: str, value: bytes, headers: Headers | None = None) -> None:
+        """Queue a record; it is durable only once ``flush`` has returned."""
+
+    @abstractmethod
+    def flush(self, timeout_s: float = 60.0) -> None:
+        """Wait until every queued record is stored; raise ``BusError`` if any could not be."""
+
+
+class Consumer(_Closing, ABC):
+    """Reads records from topics as a member of a consumer group."""
+
+    @abstractmethod
+    def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
+        """The next records, waiting up to ``timeout_s`` for some; empty if none came."""
+
+    @abstractmethod
+    def commit(self, records: Sequence[Record]) -> None:
+        """Record that the group is done with ``records`` (and everything before them)."""
+
+    @abstractmethod
+    def seek_to_beginning(self) -> None:
+        """Make the next polls start at the oldest record each topic still holds."""
+
+    @abstractmethod
+    def seek_to_time(self, when: datetime) -> None:
+        """Make the next polls start at the first record stored at or after ``when``."""
+
+
+class Bus(_Closing, ABC):
+    """A connection to one event bus, from which producers and consumers are made."""
+
+    @abstractmethod
+    def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
+        """Create the topics that do not exist yet, with their partitions and cleanup policy."""
+
+    @abstractmethod
+    def producer(self) -> Producer:
+        """A new producer."""
+
+    @abstractmethod
+    def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
+        """A new consumer in ``group``, subscribed to ``topics``."""

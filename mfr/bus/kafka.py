@@ -1,0 +1,266 @@
+"""The bus on Apache Kafka, with kafka-python.
+
+Producers use ``acks=all`` with idempotence, so retries neither reorder nor duplicate a partition's
+records. Every record is partitioned by the mailbox part of its key with Kafka's own murmur2 hash,
+so a Java producer keyed by mailbox would choose the same partitions. Consumers never auto-commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import kafka.errors
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.partitioner.default import DefaultPartitioner
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from mfr.bus.base import Bus, Consumer, Headers, Producer, Record, next_offsets
+from mfr.errors import BusError, BusUnavailableError, CommitFailedError
+from mfr.settings import BusSettings
+from mfr.topics import TopicSpec, partition_key
+
+_UNAVAILABLE = (
+    kafka.errors.KafkaTimeoutError,
+    kafka.errors.KafkaConnectionError,
+    kafka.errors.NodeNotReadyError,
+    kafka.errors.RequestTimedOutError,
+)
+
+
+def _translate(action: str, exc: Exception) -> BusError:
+    if isinstance(exc, kafka.errors.CommitFailedError | kafka.errors.RebalanceInProgressError):
+        return CommitFailedError(f"{action}: the group rebalanced, records will be redelivered")
+    if isinstance(exc, _UNAVAILABLE) or getattr(exc, "retriable", False):
+        return BusUnavailableError(f"{action}: Kafka unavailable ({type(exc).__name__}: {exc})")
+    return BusError(f"{action}: {type(exc).__name__}: {exc}")
+
+
+class MailboxPartitioner(DefaultPartitioner):
+    """Kafka's default murmur2 partitioning, applied to the mailbox part of the key only."""
+
+    def partition(
+        self,
+        topic: str,
+        key: Any,
+        serialized_key: bytes | None,
+        value: Any,
+        serialized_value: bytes | None,
+        cluster: Any,
+    ) -> int:
+        if serialized_key is not None:
+            mailbox = partition_key(serialized_key.decode("utf-8", "replace"))
+            serialized_key = mailbox.encode("utf-8")
+        result: int = super().partition(
+            topic, key, serialized_key, value, serialized_value, cluster
+        )
+        return result
+
+
+def _client_config(settings: BusSettings) -> dict[str, Any]:
+    security = settings.kafka_security
+    config: dict[str, Any] = {
+        "bootstrap_servers": (settings.kafka_bootstrap_servers or "").split(","),
+        "client_id": settings.client_id,
+        "security_protocol": security.security_protocol,
+    }
+    if security.sasl_mechanism:
+        config["sasl_mechanism"] = security.sasl_mechanism
+        config["sasl_plain_username"] = security.sasl_plain_username
+        if security.sasl_plain_password is not None:
+            config["sasl_plain_password"] = security.sasl_plain_password.get_secret_value()
+    if security.ssl_cafile:
+        config["ssl_cafile"] = str(security.ssl_cafile)
+    return config
+
+
+class KafkaBus(Bus):
+    """A Kafka cluster."""
+
+    def __init__(self, settings: BusSettings, **client_overrides: Any) -> None:
+        self._settings = settings
+        self._config = {**_client_config(settings), **client_overrides}
+
+    def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
+        try:
+            admin = KafkaAdminClient(**self._config)
+        except kafka.errors.KafkaError as exc:
+            raise _translate("connecting to Kafka", exc) from exc
+        try:
+            self._create_missing(admin, list(specs))
+        except kafka.errors.KafkaError as exc:
+            raise _translate("creating topics", exc) from exc
+        finally:
+            admin.close()
+
+    def _create_missing(self, admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
+        existing = set(admin.list_topics())
+        missing = {spec.name: spec for spec in specs if spec.name not in existing}
+        if not missing:
+            return
+        brokers = len(admin.describe_cluster()["brokers"])
+        replication = self._settings.replication_factor or min(3, brokers)
+        request = {
+            name: {
+                "num_partitions": spec.partitions,
+                "replication_factor": replication,
+                "configs": spec.config,
+            }
+            for name, spec in missing.items()
+        }
+        response = admin.create_topics(request, raise_errors=False, wait_for_metadata=True)
+        for topic in response.get("topics", []):
+            error = kafka.errors.for_code(topic["error_code"])
+            if error not in (kafka.errors.NoError, kafka.errors.TopicAlreadyExistsError):
+                message = topic.get("error_message") or error.__name__
+                raise BusError(f"creating topic {topic['name']}: {message}")
+
+    def producer(self) -> Producer:
+        return KafkaBusProducer(self._config)
+
+    def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
+        return KafkaBusConsumer(self._config, group, topics, self._settings.session_timeout_s)
+
+    def close(self) -> None:
+        """Nothing to release: producers and consumers own their connections."""
+
+
+class KafkaBusProducer(Producer):
+    """Produces with acks=all and idempotence; ``flush`` reports any failed delivery."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        try:
+            self._producer = KafkaProducer(
+                **config,
+                acks="all",
+                enable_idempotence=True,
+                max_in_flight_requests_per_connection=5,
+                linger_ms=5,
+                partitioner=MailboxPartitioner(),
+            )
+        except kafka.errors.KafkaError as exc:
+            raise _translate("connecting a producer", exc) from exc
+        self._pending: list[Any] = []
+
+    def produce(self, topic: str, key: str, value: bytes, headers: Headers | None = None) -> None:
+        try:
+            future = self._producer.send(
+                topic,
+                key=key.encode("utf-8"),
+                value=value,
+                headers=list((headers or {}).items()),
+            )
+        except kafka.errors.KafkaError as exc:
+            raise _translate(f"producing to {topic}", exc) from exc
+        self._pending.append(future)
+
+    def flush(self, timeout_s: float = 60.0) -> None:
+        pending, self._pending = self._pending, []
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except kafka.errors.KafkaError as exc:
+            raise _translate("flushing", exc) from exc
+        failures = [f.exception for f in pending if not f.is_done or f.failed()]
+        if failures:
+            first = failures[0]
+            raise _translate(f"{len(failures)} of {len(pending)} records not stored", first) \
+                if isinstance(first, Exception) else BusUnavailableError(
+                    f"{len(failures)} of {len(pending)} records not stored within {timeout_s}s"
+                )
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._producer.close()
+
+
+class KafkaBusConsumer(Consumer):
+    """A member of a Kafka consumer group; offsets are committed only by ``commit``."""
+
+    def __init__(
+        self, config: dict[str, Any], group: str, topics: Sequence[str], session_timeout_s: float
+    ) -> None:
+        session_ms = int(session_timeout_s * 1000)
+        try:
+            self._consumer = KafkaConsumer(
+                **config,
+                group_id=group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                session_timeout_ms=session_ms,
+                heartbeat_interval_ms=max(session_ms // 3, 100),
+                max_poll_interval_ms=600_000,
+            )
+            self._consumer.subscribe(list(topics))
+        except kafka.errors.KafkaError as exc:
+            raise _translate(f"joining group {group}", exc) from exc
+        self._seek: str | datetime | None = None
+        self._seeked: set[TopicPartition] = set()
+
+    def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
+        try:
+            batches = self._consumer.poll(
+                timeout_ms=int(timeout_s * 1000), max_records=max_records
+            )
+        except kafka.errors.KafkaError as exc:
+            raise _translate("polling", exc) from exc
+        moved = self._apply_seek()
+        return [_record(raw) for tp, raws in batches.items() if tp not in moved for raw in raws]
+
+    def commit(self, records: Sequence[Record]) -> None:
+        offsets = {
+            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+            for (topic, partition), offset in next_offsets(records).items()
+        }
+        if not offsets:
+            return
+        try:
+            self._consumer.commit(offsets)
+        except kafka.errors.KafkaError as exc:
+            raise _translate("committing", exc) from exc
+
+    def seek_to_beginning(self) -> None:
+        self._request_seek("beginning")
+
+    def seek_to_time(self, when: datetime) -> None:
+        self._request_seek(when)
+
+    def _request_seek(self, where: str | datetime) -> None:
+        self._seek, self._seeked = where, set()
+        self._apply_seek()
+
+    def _apply_seek(self) -> set[TopicPartition]:
+        # Partitions are assigned during poll; kafka-python forbids blocking calls (such as
+        # offsets_for_times) in rebalance callbacks, so a pending seek is applied after the poll
+        # that brought the assignment, and what that poll fetched from the old position dropped.
+        todo = set(self._consumer.assignment()) - self._seeked
+        if self._seek is None or not todo:
+            return set()
+        if isinstance(self._seek, datetime):
+            millis = int(self._seek.timestamp() * 1000)
+            found = self._consumer.offsets_for_times({tp: millis for tp in todo})
+            ends = self._consumer.end_offsets(list(todo))
+            for tp in todo:
+                hit = found.get(tp)
+                self._consumer.seek(tp, hit.offset if hit is not None else ends[tp])
+        else:
+            self._consumer.seek_to_beginning(*todo)
+        self._seeked |= todo
+        return todo
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+
+
+def _record(raw: Any) -> Record:
+    return Record(
+        topic=raw.topic,
+        partition=raw.partition,
+        offset=raw.offset,
+        key=raw.key.decode("utf-8", "replace") if raw.key is not None else None,
+        value=raw.value if raw.value is not None else b"",
+        timestamp_ms=raw.timestamp,
+        headers={name: value or b"" for name, value in raw.headers or []},
+    )

@@ -1,0 +1,121 @@
+"""Settings shared by every service: where the bus is and how topics are laid out.
+
+Settings come from, in rising priority: defaults, a TOML config file, ``MFR_*`` environment
+variables (nested with ``__``, e.g. ``MFR_BUS__KAFKA_BOOTSTRAP_SERVERS``). Unknown keys are errors, so
+a typo fails loudly at start-up instead of silently running on a default. Each service builds its
+settings once in its entry point and passes them down.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from mfr.errors import ConfigError
+
+
+class Section(BaseModel):
+    """A section of the config file: strict, immutable, no unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSecurity(Section):
+    """How to authenticate to a production Kafka cluster (all optional)."""
+
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_plain_username: str | None = None
+    sasl_plain_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+
+
+class BusSettings(Section):
+    """Where the event bus is. No Kafka bootstrap servers means the embedded single-machine bus."""
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, description="host:port[,host:port...]; unset runs on the embedded bus"
+    )
+    kafka_security: KafkaSecurity = KafkaSecurity()
+    embedded_path: Path = Field(
+        default=Path("var/bus.sqlite3"), description="file of the embedded bus"
+    )
+    topic_prefix: str = Field(default="mfr", pattern=r"^[A-Za-z0-9._-]+$")
+    partitions: int = Field(default=12, ge=1, description="partitions of each new Kafka topic")
+    replication_factor: int | None = Field(
+        default=None, ge=1, description="of new Kafka topics; unset: min(3, brokers)"
+    )
+    retention_days: int = Field(
+        default=3650,
+        ge=1,
+        description="the organisation's email retention: how long state history stays replayable",
+    )
+    changes_retention_hours: int = Field(
+        default=168, ge=1, description="how long raw change hints stay on the bus"
+    )
+    client_id: str = "mfr"
+    session_timeout_s: float = Field(
+        default=10.0,
+        ge=1.0,
+        le=300.0,
+        description="a consumer silent this long is presumed dead; its records go to another",
+    )
+
+    @property
+    def uses_kafka(self) -> bool:
+        """Whether this configuration runs on Kafka rather than the embedded bus."""
+        return bool(self.kafka_bootstrap_servers)
+
+
+class MfrSettings(BaseSettings):
+    """Base of every service's settings: the bus section plus environment and file loading."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MFR_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    bus: BusSettings = BusSettings()
+
+    @classmethod
+    def load(cls, config_file: Path | None = None, **overrides: Any) -> Self:
+        """Build settings from the file (if any), the environment and explicit overrides."""
+        file_values = _read_toml(config_file) if config_file else {}
+        known = {name: file_values[name] for name in cls.model_fields if name in file_values}
+        try:
+            return cls(**{**known, **overrides})
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, config_file)) from exc
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file, which is passed in as init values.
+        return (env_settings, init_settings)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _describe(exc: ValidationError, config_file: Path | None) -> str:
+    where = f" (config file {config_file} and MFR_* environment)" if config_file else ""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+    )
+    return f"invalid settings{where}: {problems}"
