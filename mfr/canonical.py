@@ -1,7 +1,7 @@
 """Avro's Parsing Canonical Form and its CRC-64-AVRO fingerprint, exactly as the specification says.
 
-We do not use ``avro.schema.Schema.fingerprint``: the ``avro`` package keeps ``{"type": "long"}`` for
-a primitive that carried a ``logicalType``, where the specification (and the Java and fastavro
+We do not use ``avro.schema.Schema.fingerprint``: the ``avro`` package keeps ``{"type": "long"}``
+for a primitive that carried a ``logicalType``, where the specification (and the Java and fastavro
 implementations) reduce it to ``"long"``, so its fingerprints of schemas with timestamps differ from
 everyone else's and other readers could not find our schemas.
 """

@@ -89,7 +89,8 @@ class Codec:
         try:
             self._writers[entry.name].write(complete, avro.io.BinaryEncoder(buffer))
         except avro.errors.AvroTypeException as exc:
-            raise CodecError(CodecProblem.INVALID_DATUM, f"{entry.name}: {_first_line(exc)}") from exc
+            detail = f"{entry.name}: {_first_line(exc)}"
+            raise CodecError(CodecProblem.INVALID_DATUM, detail) from exc
         return buffer.getvalue()
 
     def decode(self, data: bytes, expected: str | None = None) -> Decoded:
@@ -111,6 +112,8 @@ class Codec:
                 CodecProblem.CORRUPT,
                 f"{entry.name} record has {leftover} bytes after its last field",
             )
+        if not isinstance(datum, dict):
+            raise CodecError(CodecProblem.CORRUPT, f"{entry.name} did not decode to a record")
         return Decoded(entry.name, datum)
 
     def _writer_entry(self, data: bytes) -> SchemaEntry:

@@ -1,9 +1,9 @@
 """Every error the pipeline raises on purpose, in one tree.
 
-Foreign exceptions (avro, kafka-python, sqlite3, httpx, exchangelib) are translated into these at the
-module that talks to the foreign library, so callers only ever handle ``MfrError``. Each class says
-whether trying again can help (``retriable``), as Debezium classifies its errors: a retriable error
-pauses and retries; a fatal one dead-letters the record or stops with a clear message.
+Foreign exceptions (avro, kafka-python, sqlite3, httpx, exchangelib) are translated into these
+by the module that calls the foreign library, so callers only ever handle ``MfrError``. Each class
+says whether trying again can help (``retriable``), as Debezium classifies its errors: a retriable
+error pauses and retries; a fatal one dead-letters the record or stops with a clear message.
 """
 
 from __future__ import annotations

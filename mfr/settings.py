@@ -1,7 +1,7 @@
 """Settings shared by every service: where the bus is and how topics are laid out.
 
 Settings come from, in rising priority: defaults, a TOML config file, ``MFR_*`` environment
-variables (nested with ``__``, e.g. ``MFR_BUS__KAFKA_BOOTSTRAP_SERVERS``). Unknown keys are errors, so
+variables (nested with ``__``: ``MFR_BUS__KAFKA_BOOTSTRAP_SERVERS``). Unknown keys are errors, so
 a typo fails loudly at start-up instead of silently running on a default. Each service builds its
 settings once in its entry point and passes them down.
 """

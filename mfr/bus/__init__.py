@@ -7,7 +7,7 @@ from mfr.settings import BusSettings
 
 
 def open_bus(settings: BusSettings) -> Bus:
-    """The bus the settings describe: Kafka when bootstrap servers are set, else the embedded one."""
+    """The bus the settings describe: Kafka if bootstrap servers are set, else the embedded one."""
     if settings.uses_kafka:
         from mfr.bus.kafka import KafkaBus  # noqa: PLC0415 - kafka-python loads only when used
 

@@ -75,6 +75,10 @@ class Producer(_Closing, ABC):
     def flush(self, timeout_s: float = 60.0) -> None:
         """Wait until every queued record is stored; raise ``BusError`` if any could not be."""
 
+    @abstractmethod
+    def close(self, timeout_s: float = 60.0) -> None:
+        """Flush for at most ``timeout_s``, then release the connection even if flushing failed."""
+
 
 class Consumer(_Closing, ABC):
     """Reads records from topics as a member of a consumer group."""

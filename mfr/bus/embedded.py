@@ -158,9 +158,9 @@ class EmbeddedProducer(Producer):
             self._queue = queue + self._queue  # not stored: keep them for the next flush
             raise
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 60.0) -> None:
         try:
-            self.flush()
+            self.flush(timeout_s)
         finally:
             self._db.close()
 

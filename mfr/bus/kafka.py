@@ -37,7 +37,7 @@ def _translate(action: str, exc: Exception) -> BusError:
     return BusError(f"{action}: {type(exc).__name__}: {exc}")
 
 
-class MailboxPartitioner(DefaultPartitioner):
+class MailboxPartitioner(DefaultPartitioner):  # type: ignore[misc]
     """Kafka's default murmur2 partitioning, applied to the mailbox part of the key only."""
 
     def partition(
@@ -169,11 +169,22 @@ class KafkaBusProducer(Producer):
                     f"{len(failures)} of {len(pending)} records not stored within {timeout_s}s"
                 )
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 60.0) -> None:
         try:
-            self.flush()
+            self.flush(timeout_s)
         finally:
-            self._producer.close()
+            self._close_producer(timeout_s)
+
+    def _close_producer(self, timeout_s: float) -> None:
+        try:
+            self._producer.close(timeout=timeout_s)
+        except kafka.errors.KafkaError:
+            # kafka-python's close() flushes first and raises when records are still queued
+            # (broker unreachable), before it force-closes; without this its I/O thread would
+            # live on. Our flush has already reported those records as not stored.
+            sender = getattr(self._producer, "_sender", None)
+            if sender is not None:
+                sender.force_close()
 
 
 class KafkaBusConsumer(Consumer):

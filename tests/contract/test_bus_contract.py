@@ -31,7 +31,7 @@ def test_records_of_one_mailbox_arrive_in_the_order_they_were_produced(
     assert len(by_mailbox) == 13
     for sequence in by_mailbox.values():
         assert sequence == sorted(sequence)
-    partitions = {partition_key(r.key or ""): set() for r in records}
+    partitions: dict[str, set[int]] = {partition_key(r.key or ""): set() for r in records}
     for record in records:
         partitions[partition_key(record.key or "")].add(record.partition)
     assert all(len(p) == 1 for p in partitions.values())
@@ -45,7 +45,8 @@ def test_key_value_headers_and_timestamp_round_trip(bus: Bus, topic: str) -> Non
         producer.flush()
     with bus.consumer(group(), [topic]) as consumer:
         [record] = drain(consumer, 1)
-    assert (record.topic, record.key, record.value) == (topic, "a@example.com x", b"\x00\xc3\x01 binary")
+    assert (record.topic, record.key) == (topic, "a@example.com x")
+    assert record.value == b"\x00\xc3\x01 binary"
     assert record.headers == {"trace": b"\xff\x00"}
     assert before <= record.timestamp_ms <= int(time.time() * 1000) + 1000
 
@@ -73,7 +74,7 @@ def test_group_resumes_from_committed_offsets_after_restart(backend: Backend, to
 def test_uncommitted_records_are_redelivered_after_the_consumer_is_killed(
     backend: Backend, bus: Bus, topic: str
 ) -> None:
-    """A consumer killed between processing and commit loses nothing: its group gets it all again."""
+    """A consumer killed between processing and commit loses nothing: the group gets it again."""
     produce(bus, topic, numbered(30))
     name = group()
     worker, line = start_worker(backend, "consume", topic, name, "30")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
-from mfr.bus import open_bus
+from mfr.bus import Record, open_bus
 from mfr.settings import MfrSettings
 
 
@@ -28,7 +28,7 @@ def main(argv: list[str]) -> None:
     else:
         group, wanted = rest[0], int(rest[1])
         consumer = bus.consumer(group, [topic])
-        got = []
+        got: list[Record] = []
         deadline = time.monotonic() + 60
         while len(got) < wanted and time.monotonic() < deadline:
             got += consumer.poll(max_records=wanted - len(got))

@@ -1,0 +1,88 @@
+"""``mfr``: one command, a subcommand per service.
+
+Each service package plugs in by defining ``command`` (a function with Typer-annotated parameters)
+in its ``cli`` module; a service not built yet answers plainly that it is not there.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mfr.bus import open_bus
+from mfr.errors import MfrError
+from mfr.settings import MfrSettings
+from mfr.topics import topic_specs
+
+app = typer.Typer(
+    help="Mailbox Folder Replication: a live, replayable copy of Exchange mailboxes' structure.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+SERVICES = {
+    "simulator": ("An EWS server for tests, demos and benchmarks.", 3),
+    "listener": ("Hold EWS subscriptions; publish change events.", 4),
+    "extractor": ("Turn change events into folder and message state.", 5),
+    "publisher": ("Feed the archive from the state topics.", 6),
+    "archive": ("Serve the archive: store, API and web UI.", 6),
+}
+LATER = {
+    "demo": ("Run the whole pipeline on a laptop against the simulator.", 7),
+    "run": ("Run every stage in one process (single-machine production).", 7),
+    "replay": ("Rebuild an archive database from the topics.", 7),
+}
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML config file", envvar="MFR_CONFIG")
+]
+topics_app = typer.Typer(help="The bus's topics.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+
+
+@topics_app.command("create")
+def create_topics(config: ConfigOption = None) -> None:
+    """Create the pipeline's topics on the configured bus (those that are missing)."""
+    settings = MfrSettings.load(config).bus
+    specs = topic_specs(settings).values()
+    with open_bus(settings) as bus:
+        bus.ensure_topics(specs)
+    where = settings.kafka_bootstrap_servers or settings.embedded_path
+    for spec in specs:
+        typer.echo(f"{spec.name}\t{spec.partitions} partitions\t{spec.config} on {where}")
+
+
+def _not_yet(name: str, issue: int) -> Callable[[], None]:
+    def placeholder() -> None:
+        typer.echo(f"`mfr {name}` is not built yet (issue #{issue}); nothing started.", err=True)
+        raise typer.Exit(2)
+
+    return placeholder
+
+
+def _register() -> None:
+    for name, (summary, issue) in SERVICES.items():
+        try:
+            module = importlib.import_module(f"{name}.cli")
+        except ModuleNotFoundError as exc:
+            if exc.name not in (name, f"{name}.cli"):
+                raise
+            app.command(name, help=f"{summary} (not built yet)")(_not_yet(name, issue))
+            continue
+        app.command(name, help=summary)(module.command)
+    for name, (summary, issue) in LATER.items():
+        app.command(name, help=f"{summary} (not built yet)")(_not_yet(name, issue))
+
+
+def main() -> None:
+    """Entry point of the ``mfr`` console script."""
+    _register()
+    try:
+        app()
+    except MfrError as exc:
+        typer.echo(f"mfr: {exc}", err=True)
+        raise SystemExit(1) from exc

@@ -1,0 +1,1 @@
+"""An EWS server faithful enough that exchangelib cannot tell it from Exchange (issue #3)."""
