@@ -12,6 +12,7 @@ import pytest
 from tests.kafka.broker import KafkaBroker
 
 _kafka_outcomes: dict[str, int] = {"passed": 0, "skipped": 0, "failed": 0}
+_contract_passed: dict[str, int] = {"embedded": 0, "kafka": 0}
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +42,11 @@ def own_kafka(tmp_path: Path) -> Iterator[KafkaBroker]:
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Count how the tests that need Kafka fared."""
+    """Count how the tests that need Kafka fared, and the bus contract suite per backend."""
+    if report.when == "call" and report.passed and "tests/contract/" in report.nodeid:
+        for backend in _contract_passed:
+            if report.nodeid.endswith(f"[{backend}]"):
+                _contract_passed[backend] += 1
     if "kafka" not in report.keywords:
         return
     if report.skipped:
@@ -63,6 +68,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say how many tests ran against a real Kafka broker."""
     counts = _kafka_outcomes
+    terminalreporter.write_line(
+        "bus contract suite: "
+        + ", ".join(f"{n} passed on {backend}" for backend, n in _contract_passed.items())
+    )
     terminalreporter.write_line(
         f"real Kafka tests: {counts['passed']} passed, {counts['failed']} failed, "
         f"{counts['skipped']} skipped"

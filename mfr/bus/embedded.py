@@ -6,6 +6,10 @@ in the same file, so they survive a restart. Like a Kafka group with one partiti
 of a group reads at a time: it holds a lease renewed by every poll; a member that stops polling for
 ``session_timeout_s`` (it crashed, or hangs) loses the lease, and the next member resumes from the
 committed offsets. It is meant for one machine; processes on it may share the file.
+
+Cleanup follows each topic's Kafka config: ``delete`` topics lose records older than
+``retention.ms``; ``compact`` topics lose a record once a newer one with the same key exists and it is older than
+``min.compaction.lag.ms``. Producers run this at most once per ``MAINTENANCE_INTERVAL_MS``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ CREATE TABLE IF NOT EXISTS records (
     PRIMARY KEY (topic, offset)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS records_by_time ON records (topic, timestamp_ms);
+CREATE INDEX IF NOT EXISTS records_by_key ON records (topic, key, offset);
 CREATE TABLE IF NOT EXISTS group_offsets (
     group_id TEXT NOT NULL,
     topic TEXT NOT NULL,
@@ -56,6 +61,9 @@ CREATE TABLE IF NOT EXISTS group_leases (
     expires_ms INTEGER NOT NULL
 );
 """
+
+
+MAINTENANCE_INTERVAL_MS = 3_600_000
 
 
 def _now_ms() -> int:
@@ -143,6 +151,7 @@ class EmbeddedProducer(Producer):
     def __init__(self, db: _Database) -> None:
         self._db = db
         self._queue: list[tuple[str, str, bytes, str]] = []
+        self._maintained_ms = 0
 
     def produce(self, topic: str, key: str, value: bytes, headers: Headers | None = None) -> None:
         encoded = {name: base64.b64encode(data).decode() for name, data in (headers or {}).items()}
@@ -157,12 +166,37 @@ class EmbeddedProducer(Producer):
         except BusError:
             self._queue = queue + self._queue  # not stored: keep them for the next flush
             raise
+        if _now_ms() - self._maintained_ms > MAINTENANCE_INTERVAL_MS:
+            self._maintained_ms = _now_ms()
+            self._db.run("cleaning up old records", lambda c: clean_up(c, self._maintained_ms))
 
     def close(self, timeout_s: float = 60.0) -> None:
         try:
             self.flush(timeout_s)
         finally:
             self._db.close()
+
+
+def clean_up(conn: sqlite3.Connection, now_ms: int) -> int:
+    """Apply every topic's retention and compaction as of ``now_ms``; return records removed."""
+    removed = 0
+    for name, config_text in conn.execute("SELECT name, config FROM topics").fetchall():
+        config = json.loads(config_text)
+        policy = config.get("cleanup.policy", "delete")
+        if "delete" in policy and "retention.ms" in config:
+            removed += conn.execute(
+                "DELETE FROM records WHERE topic = ? AND timestamp_ms < ?",
+                (name, now_ms - int(config["retention.ms"])),
+            ).rowcount
+        if "compact" in policy:
+            lag = int(config.get("min.compaction.lag.ms", 0))
+            removed += conn.execute(
+                "DELETE FROM records AS old WHERE topic = ? AND timestamp_ms < ? AND EXISTS ("
+                " SELECT 1 FROM records AS new WHERE new.topic = old.topic"
+                " AND new.key = old.key AND new.offset > old.offset)",
+                (name, now_ms - lag),
+            ).rowcount
+    return removed
 
 
 def _append(conn: sqlite3.Connection, queue: list[tuple[str, str, bytes, str]]) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
-from mfr.bus.embedded import EmbeddedBus
+from mfr.bus.embedded import EmbeddedBus, clean_up
 from mfr.errors import CommitFailedError
+from mfr.topics import Topic, TopicSpec
 from tests.contract.helpers import drain, numbered, produce, values
 
 
@@ -54,11 +56,31 @@ def test_offsets_keep_growing_after_old_records_are_removed(tmp_path: Path) -> N
     """Offsets are never reused, even once retention has deleted every record of a topic."""
     with EmbeddedBus(tmp_path / "bus.db") as bus:
         produce(bus, "t", numbered(3))
-        import sqlite3  # noqa: PLC0415
-
         with sqlite3.connect(tmp_path / "bus.db") as conn:
             conn.execute("DELETE FROM records")
         produce(bus, "t", numbered(4, start=3))
         with bus.consumer("g", ["t"]) as consumer:
             [record] = drain(consumer, 1)
         assert record.offset == 3
+
+
+def test_cleanup_follows_each_topics_retention_and_compaction(tmp_path: Path) -> None:
+    """Delete topics drop expired records; compacted ones keep the latest per key after the lag."""
+    day = 86_400_000
+    with EmbeddedBus(tmp_path / "bus.db") as bus:
+        bus.ensure_topics([
+            TopicSpec(Topic.CHANGES, "hints", None, 1,
+                      {"cleanup.policy": "delete", "retention.ms": str(day)}),
+            TopicSpec(Topic.MESSAGES, "state", None, 1,
+                      {"cleanup.policy": "compact", "min.compaction.lag.ms": str(day)}),
+        ])
+        produce(bus, "hints", [("a@x.com", b"1"), ("a@x.com", b"2")])
+        produce(bus, "state", [("a@x.com k1", b"1"), ("a@x.com k1", b"2"), ("a@x.com k2", b"3")])
+        with sqlite3.connect(tmp_path / "bus.db") as conn:
+            assert clean_up(conn, now_ms=int(time.time() * 1000)) == 0  # too young for either
+            assert clean_up(conn, now_ms=int(time.time() * 1000) + 2 * day) == 3
+        with bus.consumer("g", ["hints", "state"]) as consumer:
+            left = drain(consumer, 2)
+    assert [(r.topic, r.key, r.value) for r in left] == [
+        ("state", "a@x.com k1", b"2"), ("state", "a@x.com k2", b"3")
+    ]
