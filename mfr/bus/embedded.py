@@ -8,8 +8,9 @@ of a group reads at a time: it holds a lease renewed by every poll; a member tha
 committed offsets. It is meant for one machine; processes on it may share the file.
 
 Cleanup follows each topic's Kafka config: ``delete`` topics lose records older than
-``retention.ms``; ``compact`` topics lose a record once a newer one with the same key exists and it is older than
-``min.compaction.lag.ms``. Producers run this at most once per ``MAINTENANCE_INTERVAL_MS``.
+``retention.ms``; ``compact`` topics lose a record once a newer one with the same key exists and
+it is older than ``min.compaction.lag.ms``. Producers run this at most every
+``MAINTENANCE_INTERVAL_MS``.
 """
 
 from __future__ import annotations
