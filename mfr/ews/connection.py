@@ -1,0 +1,139 @@
+"""exchangelib accounts for the replicated mailboxes, all through one service account.
+
+Every EWS call goes through ``EwsConnection.call``: it runs under the process's ``Throttle`` and
+the retry policy, and translates exchangelib's exceptions. exchangelib itself is told to fail fast,
+so its own hidden retries never bypass our back-off accounting.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from exchangelib import (
+    BASIC,
+    IMPERSONATION,
+    NTLM,
+    OAUTH2,
+    Account,
+    Build,
+    Configuration,
+    Credentials,
+    OAuth2Credentials,
+    Version,
+)
+from exchangelib.protocol import FailFast
+from exchangelib.version import EXCHANGE_2013, EXCHANGE_2016, EXCHANGE_2019, EXCHANGE_O365
+from pydantic import SecretStr
+
+from mfr.errors import ConfigError
+from mfr.ews.errors import EwsError
+from mfr.ews.retry import RetryPolicy, call
+from mfr.ews.settings import ExchangeSettings
+from mfr.ews.throttle import Throttle
+from mfr.topics import normalise_mailbox
+
+T = TypeVar("T")
+
+_BUILDS: dict[str, Build] = {
+    "Exchange2013": EXCHANGE_2013,
+    "Exchange2016": EXCHANGE_2016,
+    "Exchange2019": EXCHANGE_2019,
+    "ExchangeOnline": EXCHANGE_O365,
+}
+_AUTH = {"basic": BASIC, "ntlm": NTLM, "oauth": OAUTH2}
+
+
+def _credentials(settings: ExchangeSettings) -> Any:
+    if settings.auth == "oauth":
+        return OAuth2Credentials(
+            client_id=settings.client_id,
+            client_secret=_secret(settings.client_secret, "client_secret"),
+            tenant_id=settings.tenant_id,
+        )
+    return Credentials(settings.service_account, _secret(settings.password, "password"))
+
+
+def _secret(value: SecretStr | None, name: str) -> str:
+    if value is None:
+        raise ConfigError(f"exchange.{name} is not set")
+    return value.get_secret_value()
+
+
+class EwsConnection:
+    """The service account's access to every mailbox, shared by the threads of one process."""
+
+    def __init__(
+        self,
+        settings: ExchangeSettings,
+        throttle: Throttle | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.throttle = throttle or Throttle(settings.max_concurrent_requests)
+        self.policy = policy or RetryPolicy()
+        version = Version(build=_BUILDS[settings.version]) if settings.version else None
+        self._config = (
+            Configuration(
+                service_endpoint=str(settings.endpoint),
+                credentials=_credentials(settings),
+                auth_type=_AUTH[settings.auth],
+                version=version,
+                retry_policy=FailFast(),
+                max_connections=settings.max_concurrent_requests,
+            )
+            if settings.endpoint
+            else None
+        )
+        self._accounts: dict[str, Account] = {}
+        self._lock = threading.Lock()
+
+    def account(self, mailbox: str) -> Account:
+        """The impersonated account of ``mailbox`` (made once, then reused)."""
+        mailbox = normalise_mailbox(mailbox)
+        with self._lock:
+            account = self._accounts.get(mailbox)
+        if account is None:
+            account = self.call(mailbox, f"opening {mailbox}", lambda: self._open(mailbox))
+            with self._lock:
+                account = self._accounts.setdefault(mailbox, account)
+        return account
+
+    def _open(self, mailbox: str) -> Account:
+        if self._config is not None:
+            return Account(
+                primary_smtp_address=mailbox,
+                config=self._config,
+                autodiscover=False,
+                access_type=IMPERSONATION,
+            )
+        return Account(
+            primary_smtp_address=mailbox,
+            credentials=_credentials(self.settings),
+            autodiscover=True,
+            access_type=IMPERSONATION,
+        )
+
+    def budget(self, mailbox: str) -> str:
+        """The throttling budget requests for ``mailbox`` are charged to."""
+        if self.settings.backoff_scope == "mailbox":
+            return normalise_mailbox(mailbox)
+        return self.settings.service_account
+
+    def call(
+        self,
+        mailbox: str,
+        doing: str,
+        operation: Callable[[], T],
+        on_retry: Callable[[EwsError, int], None] | None = None,
+    ) -> T:
+        """Run a blocking EWS operation for ``mailbox`` politely; see ``mfr.ews.retry.call``."""
+        return call(
+            operation,
+            doing=doing,
+            budget=self.budget(mailbox),
+            throttle=self.throttle,
+            policy=self.policy,
+            on_retry=on_retry,
+        )

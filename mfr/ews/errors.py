@@ -1,0 +1,102 @@
+"""EWS failures, translated from exchangelib at the boundary and classified retriable or fatal.
+
+``translate`` is the one place that knows exchangelib's exception classes; everything above it
+handles these. The classification follows Microsoft's pages on throttling and on notification and
+synchronization errors (``../shared/reference/ews-docs/``).
+"""
+
+from __future__ import annotations
+
+import requests
+from exchangelib import errors as ews
+
+from mfr.errors import MfrError
+
+
+class EwsError(MfrError):
+    """An EWS request failed; ``code`` is Exchange's response code or the failure's class."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class EwsThrottledError(EwsError):
+    """Exchange asked us to slow down; ``back_off_s`` is its BackOffMilliseconds, if it gave one."""
+
+    retriable = True
+
+    def __init__(self, message: str, code: str, back_off_s: float | None) -> None:
+        super().__init__(message, code)
+        self.back_off_s = back_off_s
+
+
+class EwsUnavailableError(EwsError):
+    """The server or the network failed in a way that usually passes: try again later."""
+
+    retriable = True
+
+
+class EwsAccessDeniedError(EwsError):
+    """Credentials or impersonation rights are missing: retrying cannot help until an admin acts."""
+
+
+class EwsNotFoundError(EwsError):
+    """The mailbox, folder or item does not exist (any more)."""
+
+
+class EwsSyncStateInvalidError(EwsError):
+    """The saved SyncState is no longer accepted: sync the folder again from scratch."""
+
+
+class EwsSubscriptionLostError(EwsError):
+    """The subscription or its watermark is gone: subscribe again, and resync what was missed."""
+
+
+class EwsRequestRejectedError(EwsError):
+    """Exchange refused the request itself; a bug or an unsupported server, not a passing state."""
+
+
+_THROTTLED = (ews.ErrorServerBusy, ews.ErrorTooManyObjectsOpened,
+              ews.ErrorExceededConnectionCount, ews.ErrorExceededSubscriptionCount,
+              ews.ErrorExceededFindCountLimit, ews.RateLimitError)
+_UNAVAILABLE = (ews.ErrorTimeoutExpired, ews.ErrorInternalServerTransientError,
+                ews.ErrorMailboxMoveInProgress, ews.ErrorConnectionFailed,
+                ews.ErrorConnectionFailedTransientError, ews.ErrorProxyRequestProcessingFailed,
+                ews.ErrorInternalServerError, ews.ErrorCorruptData, ews.MalformedResponseError)
+_DENIED = (ews.ErrorImpersonateUserDenied, ews.ErrorImpersonationFailed, ews.ErrorAccessDenied,
+           ews.UnauthorizedError)
+_NOT_FOUND = (ews.ErrorItemNotFound, ews.ErrorFolderNotFound, ews.ErrorNonExistentMailbox,
+              ews.ErrorSyncFolderNotFound)
+_SUBSCRIPTION = (ews.ErrorSubscriptionNotFound, ews.ErrorInvalidWatermark,
+                 ews.ErrorInvalidSubscription, ews.ErrorMissedNotificationEvents,
+                 ews.ErrorExpiredSubscription, ews.ErrorInvalidPullSubscriptionId,
+                 ews.ErrorReadEventsFailed, ews.ErrorProxiedSubscriptionCallFailure)
+
+
+def translate(exc: BaseException, doing: str) -> EwsError:
+    """The ``EwsError`` for a failure of ``doing`` ("SyncFolderItems for alice@contoso.com")."""
+    code = type(exc).__name__
+    message = f"{doing}: {code}: {_summary(exc)}"
+    if isinstance(exc, _THROTTLED):
+        back_off = getattr(exc, "back_off", None) or getattr(exc, "wait", None)
+        return EwsThrottledError(message, code, float(back_off) if back_off else None)
+    kinds: tuple[tuple[tuple[type[BaseException], ...], type[EwsError]], ...] = (
+        (_DENIED, EwsAccessDeniedError),
+        (_NOT_FOUND, EwsNotFoundError),
+        ((ews.ErrorInvalidSyncStateData,), EwsSyncStateInvalidError),
+        (_SUBSCRIPTION, EwsSubscriptionLostError),
+        (_UNAVAILABLE, EwsUnavailableError),
+        ((requests.RequestException, ConnectionError, TimeoutError), EwsUnavailableError),
+        ((ews.TransportError,), EwsUnavailableError),
+    )
+    for classes, kind in kinds:
+        if isinstance(exc, classes):
+            return kind(message, code)
+    return EwsRequestRejectedError(message, code)
+
+
+def _summary(exc: BaseException) -> str:
+    # exchangelib puts whole HTTP bodies in some messages; a log line needs the first sentence.
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else "no detail"

@@ -1,0 +1,50 @@
+"""How to reach Exchange: endpoint, service account, authentication, and politeness limits."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+
+from mfr.settings import Section
+
+ServerVersion = Literal["Exchange2013", "Exchange2016", "Exchange2019", "ExchangeOnline"]
+
+
+class ExchangeSettings(Section):
+    """The service account that impersonates every replicated mailbox, and how to reach EWS."""
+
+    endpoint: AnyHttpUrl | None = Field(
+        default=None, description="EWS URL (https://mail.contoso.com/EWS/Exchange.asmx); unset: "
+        "Autodiscover per mailbox"
+    )
+    auth: Literal["basic", "ntlm", "oauth"] = "ntlm"
+    service_account: str = Field(
+        min_length=1, description="user name (DOMAIN\\user or UPN); for oauth, the app's label"
+    )
+    password: SecretStr | None = None
+    tenant_id: str | None = Field(default=None, description="oauth: the Entra ID tenant")
+    client_id: str | None = Field(default=None, description="oauth: the app registration's id")
+    client_secret: SecretStr | None = None
+    version: ServerVersion | None = Field(
+        default=None, description="skip asking the server which version it runs"
+    )
+    max_concurrent_requests: int = Field(
+        default=10, ge=1, le=100, description="per budget, within EWSMaxConcurrency (default 10)"
+    )
+    backoff_scope: Literal["account", "mailbox"] = Field(
+        default="account",
+        description="whose budget an ErrorServerBusy pauses: the whole service account (safe), "
+        "or only the impersonated mailbox",
+    )
+
+    @model_validator(mode="after")
+    def _credentials_fit_auth(self) -> Self:
+        if self.auth == "oauth":
+            needed = ("tenant_id", "client_id", "client_secret")
+            missing = [name for name in needed if not getattr(self, name)]
+            if missing:
+                raise ValueError(f"auth = oauth needs {', '.join(missing)}")
+        elif self.password is None:
+            raise ValueError(f"auth = {self.auth} needs a password for the service account")
+        return self
