@@ -1,0 +1,177 @@
+"""What the extractor knows about a mailbox, in its own types, independent of exchangelib.
+
+``FolderSnapshot`` and ``ItemSnapshot`` are what Exchange said in one GetFolder/GetItem;
+``MessageState`` and ``FolderState`` are the contract's state records (``schemas/``) as Python
+values, before they get a version and go on the bus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class DeleteKind(StrEnum):
+    """How a message was deleted (the contract's DeleteKind)."""
+
+    MOVED_TO_DELETED_ITEMS = "MovedToDeletedItems"
+    SOFT_DELETED = "SoftDeleted"
+    HARD_DELETED = "HardDeleted"
+    DELETED_ITEMS_EMPTIED = "DeletedItemsEmptied"
+    FOLDER_DELETED = "FolderDeleted"
+    UNKNOWN = "Unknown"
+
+
+@dataclass(frozen=True)
+class Address:
+    """A mailbox as EWS describes it."""
+
+    name: str | None = None
+    email_address: str | None = None
+    routing_type: str | None = None
+
+
+@dataclass(frozen=True)
+class FolderSnapshot:
+    """One folder as Exchange described it."""
+
+    folder_id: str
+    parent_folder_id: str | None
+    display_name: str
+    folder_class: str | None
+    change_key: str | None = None
+    distinguished_name: str | None = None
+    total_count: int | None = None
+    unread_count: int | None = None
+    child_folder_count: int | None = None
+
+
+@dataclass(frozen=True)
+class ItemSnapshot:
+    """One item's metadata as GetItem returned it (never its body)."""
+
+    item_id: str
+    parent_folder_id: str
+    item_class: str | None
+    change_key: str | None = None
+    sensitivity: str | None = None
+    subject: str | None = None
+    sender: Address | None = None
+    author: Address | None = None
+    to_recipients: tuple[Address, ...] = ()
+    cc_recipients: tuple[Address, ...] = ()
+    bcc_recipients: tuple[Address, ...] = ()
+    datetime_sent: datetime | None = None
+    datetime_received: datetime | None = None
+    datetime_created: datetime | None = None
+    last_modified_time: datetime | None = None
+    size: int | None = None
+    importance: str | None = None
+    is_read: bool | None = None
+    flag_status: str | None = None
+    categories: tuple[str, ...] = ()
+    has_attachments: bool | None = None
+    internet_message_id: str | None = None
+    conversation_id: str | None = None
+    search_key: str | None = None
+
+    @property
+    def fingerprint(self) -> tuple[str | None, str | None]:
+        """What a moved copy of this message keeps: its search key and Message-ID."""
+        return (self.search_key, self.internet_message_id)
+
+
+@dataclass(frozen=True)
+class MessageState:
+    """A message's state record (the contract's MessageState) without its version."""
+
+    mailbox: str
+    message_key: str
+    last_known_folder_key: str
+    item_id: str | None = None
+    folder_key: str | None = None
+    deleted: bool = False
+    deleted_time: datetime | None = None
+    delete_kind: DeleteKind | None = None
+    withdrawn: bool = False
+    withdrawn_time: datetime | None = None
+    item: ItemSnapshot | None = field(default=None, compare=True)
+
+    def datum(self, version: int, observed: datetime) -> dict[str, Any]:
+        """The Avro datum of this state; a withdrawn state carries no metadata."""
+        item = None if self.withdrawn else self.item
+        metadata = _metadata(item) if item is not None else _blank_metadata()
+        return {
+            "mailbox": self.mailbox,
+            "message_key": self.message_key,
+            "item_id": self.item_id,
+            "change_key": self.item.change_key if self.item else None,
+            "folder_key": self.folder_key,
+            "last_known_folder_key": self.last_known_folder_key,
+            "deleted": self.deleted,
+            "deleted_time": self.deleted_time,
+            "delete_kind": self.delete_kind.value if self.delete_kind else None,
+            "withdrawn": self.withdrawn,
+            "withdrawn_time": self.withdrawn_time,
+            **metadata,
+            "version": version,
+            "observed_time": observed,
+        }
+
+    def evolve(self, **changes: Any) -> MessageState:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+_NOT_METADATA = ("item_id", "parent_folder_id", "change_key")
+_LISTS = ("to_recipients", "cc_recipients", "bcc_recipients", "categories")
+
+
+def _metadata(item: ItemSnapshot) -> dict[str, Any]:
+    values = asdict(item)
+    for unwanted in _NOT_METADATA:
+        values.pop(unwanted)
+    for name in _LISTS:
+        values[name] = list(values[name])
+    return values
+
+
+def _blank_metadata() -> dict[str, Any]:
+    """Every metadata field, empty: what a withdrawn message's record says."""
+    names = [f.name for f in fields(ItemSnapshot) if f.name not in _NOT_METADATA]
+    return {name: [] if name in _LISTS else None for name in names}
+
+
+@dataclass(frozen=True)
+class FolderState:
+    """A folder's state record (the contract's FolderState) without its version."""
+
+    mailbox: str
+    folder_key: str
+    snapshot: FolderSnapshot
+    parent_folder_key: str | None
+    deleted: bool = False
+    deleted_time: datetime | None = None
+
+    def datum(self, version: int, observed: datetime) -> dict[str, Any]:
+        """The Avro datum of this state."""
+        snapshot = self.snapshot
+        return {
+            "mailbox": self.mailbox,
+            "folder_key": self.folder_key,
+            "folder_id": snapshot.folder_id,
+            "change_key": snapshot.change_key,
+            "parent_folder_key": self.parent_folder_key,
+            "display_name": snapshot.display_name,
+            "folder_class": snapshot.folder_class,
+            "distinguished_name": snapshot.distinguished_name,
+            "total_count": snapshot.total_count,
+            "unread_count": snapshot.unread_count,
+            "child_folder_count": snapshot.child_folder_count,
+            "deleted": self.deleted,
+            "deleted_time": self.deleted_time,
+            "version": version,
+            "observed_time": observed,
+        }
