@@ -1,0 +1,71 @@
+"""The simulator's settings: where it listens, how it looks to clients, its limits and
+population."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+
+from mfr.settings import MfrSettings, Section
+
+
+class Limits(Section):
+    """Exchange's throttling budgets (defaults: Exchange Online's, from
+    how-to-maintain-affinity-between-group-of-subscriptions-and-mailbox-server.md)."""
+
+    max_concurrency: int = Field(default=27, ge=1, description="EWSMaxConcurrency per budget")
+    hanging_connections: int = Field(
+        default=10, ge=1, description="HangingConnectionLimit: streaming connections per budget"
+    )
+    max_subscriptions: int = Field(
+        default=20, ge=1, description="EWSMaxSubscriptions: live subscriptions per budget"
+    )
+    subscriptions_per_connection: int = Field(default=200, ge=1)
+    busy_back_off_ms: int = Field(default=5000, ge=0, description="BackOffMilliseconds reported")
+
+
+class Population(Section):
+    """What the simulator starts with: generated mailboxes and the service account."""
+
+    mailboxes: int = Field(default=0, ge=0)
+    messages: int = Field(default=0, ge=0, description="messages per mailbox")
+    seed: int = 1
+    domain: str = "sim.example"
+    activity_per_s: float = Field(default=0.0, ge=0.0, description="live changes per second")
+    service_account: str = "svc-mfr@sim.example"
+    service_password: SecretStr = SecretStr("simulator")
+    service_token: SecretStr = SecretStr("simulator-oauth-token")
+    user_password: SecretStr = SecretStr("password")
+
+
+class SimulatorSection(Section):
+    """The EWS simulator."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535)
+    backends: list[str] = Field(default_factory=lambda: ["MBX01", "MBX02", "MBX03"], min_length=1)
+    server_build: tuple[int, int, int, int] = (15, 2, 1118, 7)
+    server_version: str = Field(default="V2017_07_11", description="ServerVersionInfo Version")
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    keepalive_s: float = Field(
+        default=30.0, gt=0, description="seconds between ConnectionStatus OK keep-alives"
+    )
+    poll_s: float = Field(default=0.05, gt=0, description="how often streams and push look")
+    push_retry_initial_s: float = Field(
+        default=30.0, gt=0, description="first push retry delay; doubles (statusfrequency.md)"
+    )
+    push_timeout_s: float = Field(default=10.0, gt=0)
+    validate_responses: bool = Field(
+        default=False, description="check every response body against messages.xsd"
+    )
+    schema_dir: Path | None = Field(default=None, description="folder holding messages.xsd")
+    data_file: Path | None = Field(default=None, description="JSON snapshot loaded and saved")
+    limits: Limits = Limits()
+    population: Population = Population()
+
+
+class SimulatorSettings(MfrSettings):
+    """Settings of ``mfr simulator``."""
+
+    simulator: SimulatorSection = SimulatorSection()
