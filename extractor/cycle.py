@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from extractor.filters import FilterSettings, Verdict
+from extractor.hierarchy import HierarchyOutcome
 from extractor.model import DeleteKind, ItemSnapshot, MessageState
 
 
@@ -71,6 +72,9 @@ class Known(Protocol):
     def by_fingerprint(self, fingerprint: tuple[str | None, str | None]) -> list[MessageState]:
         """Messages with this search key and Message-ID (copies share them)."""
 
+    def in_folder(self, folder_key: str) -> list[MessageState]:
+        """Messages whose current folder is this one."""
+
 
 @dataclass
 class Cycle:
@@ -103,6 +107,32 @@ class Cycle:
             if item_id not in claimed:
                 self._deleted(item_id)
         return list(self._out.values())
+
+    def folders_changed(self, outcome: HierarchyOutcome) -> list[MessageState]:
+        """States of the messages inside folders that were deleted, removed or restored."""
+        for key in outcome.trashed | outcome.gone:
+            for message in self._in_folder(key):
+                self._emit(self._with_folder_deleted(message, gone=key in outcome.gone))
+        for key in outcome.restored:
+            for message in self._in_folder(key):
+                if message.delete_kind is DeleteKind.FOLDER_DELETED:
+                    self._emit(message.evolve(deleted=False, deleted_time=None,
+                                              delete_kind=None, last_known_folder_key=key))
+        return list(self._out.values())
+
+    def _in_folder(self, folder_key: str) -> list[MessageState]:
+        found = {m.message_key: m for m in self.known.in_folder(folder_key)}
+        found.update({k: m for k, m in self._out.items() if m.folder_key == folder_key})
+        return [m for m in found.values() if m.folder_key == folder_key]
+
+    def _with_folder_deleted(self, message: MessageState, gone: bool) -> MessageState:
+        if gone:
+            message = message.evolve(item_id=None, folder_key=None)
+        if message.deleted:
+            return message
+        return message.evolve(deleted=True, deleted_time=self.now,
+                              delete_kind=DeleteKind.FOLDER_DELETED,
+                              last_known_folder_key=message.last_known_folder_key)
 
     def _current(self, item_id: str) -> MessageState | None:
         for state in self._out.values():

@@ -154,6 +154,7 @@ class FolderState:
     parent_folder_key: str | None
     deleted: bool = False
     deleted_time: datetime | None = None
+    gone: bool = False  # no longer in Exchange at all (not only in Deleted Items)
 
     def datum(self, version: int, observed: datetime) -> dict[str, Any]:
         """The Avro datum of this state."""

@@ -41,6 +41,9 @@ class Store:
     def by_fingerprint(self, fingerprint: tuple[str | None, str | None]) -> list[MessageState]:
         return [s for s in self.states if s.item and s.item.fingerprint == fingerprint]
 
+    def in_folder(self, folder_key: str) -> list[MessageState]:
+        return [s for s in self.states if s.folder_key == folder_key]
+
 
 def item(item_id: str, folder: str = "inbox-id", /, **fields: object) -> ItemSnapshot:
     values: dict[str, object] = {
