@@ -54,6 +54,7 @@ class Event:
     old_parent_serial: int | None = None
     unread_count: int | None = None
     audience: Audience = Audience.BOTH
+    folder_serial: int | None = None
 
     def concerns(self, folder_serials: frozenset[int] | None) -> bool:
         """Whether a subscription on these folders (None: all folders) sees this event."""
@@ -61,7 +62,12 @@ class Event:
             return bool(self.audience & Audience.ALL_FOLDERS)
         if not self.audience & Audience.FOLDERS:
             return False
-        return self.parent_serial in folder_serials or self.old_parent_serial in folder_serials
+        # A subscription on a folder sees events in it, and Modified events about the folder itself.
+        return (
+            self.parent_serial in folder_serials
+            or self.old_parent_serial in folder_serials
+            or (self.type is EventType.MODIFIED and self.folder_serial in folder_serials)
+        )
 
 
 class EventLog:

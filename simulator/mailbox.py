@@ -236,6 +236,7 @@ class Mailbox:
             old_parent_serial=old_parent,
             unread_count=unread,
             audience=audience,
+            folder_serial=None if folder is None else folder.serial,
         )
         self.events.append(event)
         return event

@@ -53,10 +53,12 @@ def render(
     events: list[Event],
     more: bool,
     previous: int,
+    tag: str,
 ) -> etree._Element:
-    """A t:Notification (a StatusEvent when ``events`` is empty) appended to ``parent``."""
+    """A Notification (a StatusEvent when ``events`` is empty) appended to ``parent``; ``tag`` is
+    m:Notification in GetEvents and SendNotification, t:Notification in GetStreamingEvents."""
     mailbox = subscription.mailbox
-    notification = sub(parent, t("Notification"))
+    notification = sub(parent, tag)
     sub(notification, t("SubscriptionId"), subscription.id)
     sub(notification, t("PreviousWatermark"), mint_watermark(mailbox.number, previous))
     sub(notification, t("MoreEvents"), "true" if more else "false")

@@ -82,7 +82,7 @@ class PushDispatcher:
         message = sub(messages, m("SendNotificationResponseMessage"), ResponseClass="Success")
         sub(message, m("ResponseCode"), "NoError")
         more = len(subscription.pending()) > len(events)
-        render(message, subscription, events, more, subscription.position)
+        render(message, subscription, events, more, subscription.position, m("Notification"))
         validator = self.endpoint.validator
         if validator is not None:
             validator.check(root)

@@ -123,7 +123,7 @@ class Streams:
             for subscription in subscriptions:
                 events, more, previous = take(subscription, status_when_idle=False)
                 if events:
-                    render(holder, subscription, events, more, previous)
+                    render(holder, subscription, events, more, previous, t("Notification"))
             if not len(holder):
                 message.remove(holder)
         sub(message, m("ConnectionStatus"), status)

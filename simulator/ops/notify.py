@@ -186,7 +186,7 @@ def get_events(ctx: Context, request: etree._Element) -> etree._Element:
         subscription.position = decoded[1]
         subscription.touch(ctx.store.clock.monotonic())
         events, more, previous = take(subscription, status_when_idle=True)
-        render(message, subscription, events, more, previous)
+        render(message, subscription, events, more, previous, m("Notification"))
 
     each(container, "GetEvents", [subscription_id], answer)
     return root

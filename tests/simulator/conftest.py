@@ -50,7 +50,9 @@ def _clean_faults(request: pytest.FixtureRequest) -> Iterator[None]:
         simulator: Simulator = request.getfixturevalue("sim")
         simulator.faults.clear()
         assert simulator.validator is not None
-        assert simulator.validator.failures == [], simulator.validator.failures
+        failures = list(simulator.validator.failures)
+        simulator.validator.failures.clear()
+        assert failures == [], failures
 
 
 @pytest.fixture
@@ -73,7 +75,11 @@ AccountFactory = Callable[..., Account]
 
 @pytest.fixture
 def account(sim: Simulator) -> AccountFactory:
-    """Make an exchangelib Account impersonating a mailbox through the service account."""
+    """Make exchangelib Accounts impersonating mailboxes through a service account of the test's
+    own: exchangelib pools HTTP sessions (and their cookies, X-BackEndOverrideCookie included) per
+    credentials, so a shared login would carry one test's affinity into the next."""
+    service = f"svc{next(_names)}@sim.example"
+    sim.add_service_account(service, "svc-pw", impersonate={"*"})
 
     default_version = Version(EXCHANGE_2016)
 
@@ -86,7 +92,7 @@ def account(sim: Simulator) -> AccountFactory:
     ) -> Account:
         config = Configuration(
             service_endpoint=sim.endpoint_url,
-            credentials=Credentials(user or sim.service_account, password or sim.service_password),
+            credentials=Credentials(user or service, password or "svc-pw"),
             auth_type=BASIC,
             version=default_version if version == "default" else version,
         )
