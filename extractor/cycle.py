@@ -148,6 +148,10 @@ class Cycle:
     def _created(
         self, item: ItemSnapshot, deleted: Mapping[str, ItemChange], claimed: set[str]
     ) -> None:
+        same = self._current(item.item_id)
+        if same is not None:  # a sync from scratch reports known items as created again
+            self._place(same, item)
+            return
         origin = self._origin(item, deleted, claimed)
         if origin is not None:
             claimed.add(origin.item_id or "")

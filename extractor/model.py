@@ -176,3 +176,70 @@ class FolderState:
             "version": version,
             "observed_time": observed,
         }
+
+
+def _address_of(value: dict[str, Any] | None) -> Address | None:
+    return Address(**value) if value else None
+
+
+def message_from_datum(datum: dict[str, Any]) -> MessageState:
+    """The state a MessageState record describes (the inverse of ``MessageState.datum``)."""
+    item = None
+    if not datum["withdrawn"] and datum.get("item_class") is not None:
+        values: dict[str, Any] = {name: datum[name] for name in _SCALAR_METADATA}
+        values.update(
+            item_id=datum["item_id"] or "",
+            parent_folder_id=datum["folder_key"] or datum["last_known_folder_key"],
+            change_key=datum["change_key"],
+            sender=_address_of(datum["sender"]),
+            author=_address_of(datum["author"]),
+            categories=tuple(datum["categories"]),
+            **{name: tuple(Address(**a) for a in datum[name])
+               for name in ("to_recipients", "cc_recipients", "bcc_recipients")},
+        )
+        item = ItemSnapshot(**values)
+    kind = datum["delete_kind"]
+    return MessageState(
+        mailbox=datum["mailbox"],
+        message_key=datum["message_key"],
+        last_known_folder_key=datum["last_known_folder_key"],
+        item_id=datum["item_id"],
+        folder_key=datum["folder_key"],
+        deleted=datum["deleted"],
+        deleted_time=datum["deleted_time"],
+        delete_kind=DeleteKind(kind) if kind else None,
+        withdrawn=datum["withdrawn"],
+        withdrawn_time=datum["withdrawn_time"],
+        item=item,
+    )
+
+
+_SCALAR_METADATA = (
+    "item_class", "sensitivity", "subject", "datetime_sent", "datetime_received",
+    "datetime_created", "last_modified_time", "size", "importance", "is_read", "flag_status",
+    "has_attachments", "internet_message_id", "conversation_id", "search_key",
+)
+
+
+def folder_from_datum(datum: dict[str, Any], gone: bool = False) -> FolderState:
+    """The state a FolderState record describes (the inverse of ``FolderState.datum``)."""
+    snapshot = FolderSnapshot(
+        folder_id=datum["folder_id"],
+        parent_folder_id=datum["parent_folder_key"],
+        display_name=datum["display_name"],
+        folder_class=datum["folder_class"],
+        change_key=datum["change_key"],
+        distinguished_name=datum["distinguished_name"],
+        total_count=datum["total_count"],
+        unread_count=datum["unread_count"],
+        child_folder_count=datum["child_folder_count"],
+    )
+    return FolderState(
+        mailbox=datum["mailbox"],
+        folder_key=datum["folder_key"],
+        snapshot=snapshot,
+        parent_folder_key=datum["parent_folder_key"],
+        deleted=datum["deleted"],
+        deleted_time=datum["deleted_time"],
+        gone=gone,
+    )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from extractor.cycle import ChangeKind, Cycle, Hints, ItemChange
 from extractor.filters import FilterSettings
-from extractor.model import Address, DeleteKind, ItemSnapshot, MessageState
+from extractor.model import Address, DeleteKind, ItemSnapshot, MessageState, message_from_datum
 from mfr.codec import Codec
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -238,3 +238,23 @@ def test_states_encode_with_the_contract_schema() -> None:
         assert decoded["message_key"] == "key-1"
         assert decoded["withdrawn"] is state.withdrawn
     assert decoded["categories"] == []
+
+
+def test_a_sync_from_scratch_recognises_known_items_by_their_id() -> None:
+    """When SyncState is lost, items reported as created again keep their keys."""
+    store = Store([in_inbox()])
+    states = cycle(store).resolve([create("id-1", "inbox-id")], {"id-1": item("id-1")})
+    assert states == []
+
+
+def test_a_state_survives_the_round_trip_through_its_record() -> None:
+    """Decoding a published record gives back the same state, so restarts change nothing."""
+    codec = Codec()
+    state = in_inbox(sender=Address("Bob", "bob@contoso.com", "SMTP"), categories=("Red",),
+                     to_recipients=(Address("Al", "al@x.com"),), datetime_received=EARLIER,
+                     importance="High", flag_status="Flagged", size=1234, has_attachments=True)
+    for variant in (state, state.evolve(deleted=True, deleted_time=NOW,
+                                        delete_kind=DeleteKind.SOFT_DELETED, folder_key=None)):
+        datum = codec.decode(codec.encode("MessageState", variant.datum(5, NOW))).datum
+        assert message_from_datum(datum) == variant.evolve(
+            item=replace(variant.item, parent_folder_id="inbox") if variant.item else None)
