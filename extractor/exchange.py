@@ -12,10 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exchangelib import ExtendedProperty, FolderId, Message
+from exchangelib import ExtendedProperty, Message
 from exchangelib.errors import EWSError
+from exchangelib.items.base import ID_ONLY
+from exchangelib.properties import FolderId
 from exchangelib.services import SyncFolderItems
-from exchangelib.util import ID_ONLY
 
 from extractor.cycle import ChangeKind, ItemChange
 from extractor.model import Address, FolderSnapshot, ItemSnapshot
@@ -25,7 +26,7 @@ MAX_CHANGES_PER_PAGE = 512  # SyncFolderItems' maximum
 ITEM_FIELDS = (
     "parent_folder_id", "item_class", "sensitivity", "subject", "sender", "author",
     "to_recipients", "cc_recipients", "bcc_recipients", "datetime_sent", "datetime_received",
-    "datetime_created", "last_modified_time", "size", "importance", "is_read", "flag",
+    "datetime_created", "last_modified_time", "size", "importance", "is_read", "flag_status",
     "categories", "has_attachments", "message_id", "conversation_id", "search_key",
 )
 WELL_KNOWN = {
@@ -41,12 +42,24 @@ class SearchKey(ExtendedProperty):  # type: ignore[misc]
     property_type = "Binary"
 
 
+class FlagStatus(ExtendedProperty):  # type: ignore[misc]
+    """PR_FLAG_STATUS (0x1090): 0 not flagged, 1 complete, 2 flagged. exchangelib does not model
+    the Exchange 2013+ Flag element; this property works on every version."""
+
+    property_tag = 0x1090
+    property_type = "Integer"
+
+
+FLAG_STATUS = {0: "NotFlagged", 1: "Complete", 2: "Flagged"}
+
+
 def register_fields() -> None:
     """Teach exchangelib's Message the extended properties we read (once per process)."""
-    try:
-        Message.get_field_by_fieldname("search_key")
-    except Exception:  # noqa: BLE001 - exchangelib raises a plain error for unknown fields
-        Message.register("search_key", SearchKey)
+    for name, prop in (("search_key", SearchKey), ("flag_status", FlagStatus)):
+        try:
+            Message.get_field_by_fieldname(name)
+        except Exception:  # noqa: BLE001 - exchangelib raises a plain error for unknown fields
+            Message.register(name, prop)
 
 
 @dataclass(frozen=True)
@@ -175,7 +188,7 @@ def _addresses(mailboxes: Any) -> tuple[Address, ...]:
 
 
 def _item(item: Any) -> ItemSnapshot:
-    flag = getattr(item, "flag", None)
+    flag = getattr(item, "flag_status", None)
     conversation = getattr(item, "conversation_id", None)
     search_key = getattr(item, "search_key", None)
     parent = getattr(item, "parent_folder_id", None)
@@ -198,7 +211,7 @@ def _item(item: Any) -> ItemSnapshot:
         size=getattr(item, "size", None),
         importance=getattr(item, "importance", None),
         is_read=getattr(item, "is_read", None),
-        flag_status=getattr(flag, "flag_status", None) if flag is not None else None,
+        flag_status=FLAG_STATUS.get(flag, "NotFlagged") if flag is not None else None,
         categories=tuple(getattr(item, "categories", None) or ()),
         has_attachments=getattr(item, "has_attachments", None),
         internet_message_id=getattr(item, "message_id", None),
