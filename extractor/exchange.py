@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from exchangelib import ExtendedProperty, Message
@@ -187,6 +188,15 @@ def _addresses(mailboxes: Any) -> tuple[Address, ...]:
     return tuple(a for a in (_address(m) for m in mailboxes or ()) if a is not None)
 
 
+def _when(value: Any) -> datetime | None:
+    """A plain UTC datetime to the millisecond: exchangelib's EWSDateTime cannot even be
+    compared with other aware datetimes, and Avro keeps milliseconds."""
+    if value is None:
+        return None
+    plain = datetime.fromtimestamp(value.timestamp(), tz=UTC)
+    return plain.replace(microsecond=plain.microsecond // 1000 * 1000)
+
+
 def _item(item: Any) -> ItemSnapshot:
     flag = getattr(item, "flag_status", None)
     conversation = getattr(item, "conversation_id", None)
@@ -204,10 +214,10 @@ def _item(item: Any) -> ItemSnapshot:
         to_recipients=_addresses(getattr(item, "to_recipients", None)),
         cc_recipients=_addresses(getattr(item, "cc_recipients", None)),
         bcc_recipients=_addresses(getattr(item, "bcc_recipients", None)),
-        datetime_sent=getattr(item, "datetime_sent", None),
-        datetime_received=getattr(item, "datetime_received", None),
-        datetime_created=getattr(item, "datetime_created", None),
-        last_modified_time=getattr(item, "last_modified_time", None),
+        datetime_sent=_when(getattr(item, "datetime_sent", None)),
+        datetime_received=_when(getattr(item, "datetime_received", None)),
+        datetime_created=_when(getattr(item, "datetime_created", None)),
+        last_modified_time=_when(getattr(item, "last_modified_time", None)),
         size=getattr(item, "size", None),
         importance=getattr(item, "importance", None),
         is_read=getattr(item, "is_read", None),

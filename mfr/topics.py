@@ -118,3 +118,15 @@ def record_key(mailbox: str, *parts: str) -> str:
 def partition_key(key: str) -> str:
     """The part of a key that decides its partition: the mailbox."""
     return key.split(KEY_SEPARATOR, 1)[0]
+
+
+def checkpoint_key(mailbox: str, folder_id: str | None) -> str:
+    """Key of a checkpoint: the mailbox's hierarchy (``folder_id`` None) or one of its folders."""
+    return record_key(mailbox, "hierarchy") if folder_id is None else record_key(
+        mailbox, "folder", folder_id
+    )
+
+
+def status_key(mailbox: str, component: str) -> str:
+    """Key of a mailbox status record of one pipeline component."""
+    return record_key(mailbox, component.lower())

@@ -1,0 +1,214 @@
+"""One sync cycle of one mailbox: hierarchy first, then the folders that need it.
+
+* First sight of a mailbox (or a resync): the whole hierarchy, then every replicated folder.
+* A folder without a finished initial sync is synced page by page, with a checkpoint after every
+  page, so a crash in a 100,000-message folder resumes at the page where it stopped.
+* Otherwise the cycle is incremental: all pages of all affected folders are gathered first and
+  resolved together, so a move between two folders pairs up as one message.
+* A SyncState Exchange no longer accepts means that scope is synced again from scratch; known
+  items keep their keys (they are recognised by id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from extractor.checkpoints import Checkpoints
+from extractor.cycle import ChangeKind, Cycle, Hints, ItemChange
+from extractor.exchange import MailboxReader
+from extractor.filters import FilterSettings
+from extractor.hierarchy import FolderTree, HierarchyCycle
+from extractor.publish import StatePublisher, now_utc
+from extractor.store import StateStore
+from mfr.ews.errors import EwsNotFoundError, EwsSyncStateInvalidError
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class SyncRequest:
+    """What a batch of change events asks of a mailbox."""
+
+    mailbox: str
+    full: bool = False  # resync everything (first sight, Resync event, lost notifications)
+    hierarchy: bool = False  # folder events: sync the hierarchy
+    folders: set[str] = field(default_factory=set)  # folder ids named by item events
+    hints: Hints = field(default_factory=Hints)
+    watermark: str | None = None
+
+    def merge(self, other: SyncRequest) -> None:
+        """Fold another request for the same mailbox into this one."""
+        self.full |= other.full
+        self.hierarchy |= other.hierarchy
+        self.folders |= other.folders
+        self.hints.moved_from.update(other.hints.moved_from)
+        self.hints.soft_deleted |= other.hints.soft_deleted
+        self.hints.hard_deleted |= other.hints.hard_deleted
+        self.watermark = other.watermark or self.watermark
+
+
+@dataclass
+class SyncResult:
+    """What a cycle did, for status and metrics."""
+
+    folders: int = 0
+    messages: int = 0
+    pages: int = 0
+    initial_sync: bool = False
+
+
+class MailboxSync:
+    """Runs sync cycles for one mailbox (blocking: call from a worker thread)."""
+
+    def __init__(
+        self,
+        reader: MailboxReader,
+        store: StateStore,
+        checkpoints: Checkpoints,
+        publisher: StatePublisher,
+        filters: FilterSettings,
+    ) -> None:
+        self.mailbox = reader.mailbox
+        self._reader = reader
+        self._store = store
+        self._checkpoints = checkpoints
+        self._publisher = publisher
+        self._filters = filters
+
+    def run(self, request: SyncRequest) -> SyncResult:
+        """One cycle; returns what it published."""
+        result = SyncResult()
+        tree = self._store.tree(self.mailbox)
+        first = tree is None or self._checkpoints.get(self.mailbox, None) is None
+        if tree is None:
+            tree = self._new_tree()
+        if first or request.full or request.hierarchy:
+            self._sync_hierarchy(tree, result, from_scratch=first)
+        replicated = [k for k, s in tree.states.items() if not s.gone]
+        fresh = [f for f in replicated if self._needs_initial(f)]
+        wanted = set(replicated) if first or request.full else request.folders & set(replicated)
+        self._incremental(tree, sorted(wanted - set(fresh)), request, result)
+        for folder_id in fresh:
+            self._initial(tree, folder_id, result)
+        if fresh:  # catch what changed in the folders synced before the last one finished
+            self._incremental(tree, sorted(set(replicated) - set(fresh)), request, result)
+        return result
+
+    # --- hierarchy ---------------------------------------------------------------------------
+    def _new_tree(self) -> FolderTree:
+        known = self._reader.well_known_folders()
+        root = next(i for i, name in known.items() if name == "msgfolderroot")
+        return FolderTree(root, {i: n for i, n in known.items() if i != root})
+
+    def _sync_hierarchy(self, tree: FolderTree, result: SyncResult, from_scratch: bool) -> None:
+        checkpoint = self._checkpoints.get(self.mailbox, None)
+        state = None if from_scratch or checkpoint is None else checkpoint["sync_state"]
+        try:
+            page = self._reader.hierarchy(state)
+        except EwsSyncStateInvalidError:
+            state, page = None, self._reader.hierarchy(None)
+        upserts = [replace(f, distinguished_name=tree.distinguished.get(f.folder_id))
+                   for f in page.upserts]
+        deletes = list(page.deletes)
+        if state is None:  # a full listing: what it lacks is gone
+            listed = {f.folder_id for f in upserts}
+            deletes += [f for f in tree.folders if f not in listed]
+        now = now_utc()
+        outcome = HierarchyCycle(self.mailbox, self._filters, tree, now).apply(upserts, deletes)
+        messages = self._cycle(tree, Hints(), now).folders_changed(outcome)
+        self._publisher.states(self.mailbox, outcome.states, messages, tree)
+        for folder_id in outcome.gone:
+            self._checkpoints.forget(self.mailbox, folder_id)
+        self._save_checkpoint(None, page.sync_state, phase="Live")
+        result.folders += len(outcome.states)
+        result.messages += len(messages)
+
+    # --- items ---------------------------------------------------------------------------------
+    def _cycle(self, tree: FolderTree, hints: Hints, now: datetime) -> Cycle:
+        return Cycle(self.mailbox, self._filters, tree, self._store.view(self.mailbox), now, hints)
+
+    def _needs_initial(self, folder_id: str) -> bool:
+        checkpoint = self._checkpoints.get(self.mailbox, folder_id)
+        return checkpoint is None or checkpoint["phase"] == "InitialSync"
+
+    def _initial(self, tree: FolderTree, folder_id: str, result: SyncResult) -> None:
+        checkpoint = self._checkpoints.get(self.mailbox, folder_id) or {}
+        state = checkpoint.get("sync_state")
+        pages, synced = checkpoint.get("pages", 0), checkpoint.get("items_synced", 0)
+        total = checkpoint.get("items_total") or (tree.folders[folder_id].total_count
+                                                  if folder_id in tree.folders else None)
+        while True:
+            page = self._reader.items_page(folder_id, state)
+            messages = self._resolve(tree, page.changes, Hints())
+            self._publisher.states(self.mailbox, messages=messages)
+            state, pages, synced = page.sync_state, pages + 1, synced + len(page.changes)
+            self._save_checkpoint(folder_id, state, "Live" if page.last_page else "InitialSync",
+                                  pages=pages, items_synced=synced, items_total=total)
+            result.pages += 1
+            result.messages += len(messages)
+            result.initial_sync = True
+            if page.last_page:
+                return
+
+    def _incremental(
+        self, tree: FolderTree, folders: Iterable[str], request: SyncRequest, result: SyncResult
+    ) -> None:
+        changes: list[ItemChange] = []
+        states: dict[str, str] = {}
+        for folder_id in folders:
+            try:
+                changes += self._pages(folder_id, states)
+            except EwsSyncStateInvalidError:
+                log.warning("sync state rejected; folder synced again", folder=folder_id)
+                self._checkpoints.forget(self.mailbox, folder_id)
+                self._initial(tree, folder_id, result)
+            except EwsNotFoundError:
+                request.hierarchy = True  # the folder went away: the hierarchy will say so
+        if not states:
+            return
+        messages = self._resolve(tree, changes, request.hints)
+        self._publisher.states(self.mailbox, messages=messages)
+        for folder_id, sync_state in states.items():
+            self._save_checkpoint(folder_id, sync_state, "Live")
+        result.messages += len(messages)
+        if request.hierarchy:
+            self._sync_hierarchy(tree, result, from_scratch=False)
+
+    def _pages(self, folder_id: str, states: dict[str, str]) -> list[ItemChange]:
+        checkpoint = self._checkpoints.get(self.mailbox, folder_id) or {}
+        state = checkpoint.get("sync_state")
+        changes: list[ItemChange] = []
+        while True:
+            page = self._reader.items_page(folder_id, state)
+            changes += page.changes
+            state = page.sync_state
+            if page.last_page:
+                states[folder_id] = state
+                return changes
+
+    def _resolve(self, tree: FolderTree, changes: list[ItemChange], hints: Hints) -> list[Any]:
+        wanted = [c.item_id for c in changes if c.kind in (ChangeKind.CREATE, ChangeKind.UPDATE)]
+        snapshots = self._reader.items(list(dict.fromkeys(wanted)))
+        return self._cycle(tree, hints, now_utc()).resolve(changes, snapshots)
+
+    def _save_checkpoint(
+        self, folder_id: str | None, sync_state: str | None, phase: str, **progress: Any
+    ) -> None:
+        previous = self._checkpoints.get(self.mailbox, folder_id) or {}
+        datum = {
+            "mailbox": self.mailbox,
+            "scope": "Hierarchy" if folder_id is None else "Folder",
+            "folder_id": folder_id,
+            "sync_state": sync_state,
+            "phase": phase,
+            "pages": progress.get("pages", previous.get("pages", 0)),
+            "items_synced": progress.get("items_synced", previous.get("items_synced", 0)),
+            "items_total": progress.get("items_total", previous.get("items_total")),
+        }
+        self._publisher.checkpoint(datum)
+        self._checkpoints.put(datum)

@@ -1,0 +1,88 @@
+"""Puts the extractor's results on the bus: versioned state records, checkpoints, status.
+
+States are produced and flushed first; only once the bus has them does the local store remember
+them, and only then does a checkpoint move past them. A crash anywhere in between repeats work
+(harmless: same states, newer versions) but never skips any.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from extractor.hierarchy import FolderTree
+from extractor.model import FolderState, MessageState
+from extractor.store import StateStore
+from mfr.bus import Producer
+from mfr.codec import Codec
+from mfr.topics import Topic, checkpoint_key, record_key, status_key
+
+
+def now_utc() -> datetime:
+    """The current time, to the millisecond (what Avro timestamps keep)."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def next_version(previous: int | None, clock: Callable[[], float] = time.time) -> int:
+    """A version above ``previous``: the time in microseconds, so it also grows across restarts."""
+    stamp = int(clock() * 1_000_000)
+    return stamp if previous is None or stamp > previous else previous + 1
+
+
+class StatePublisher:
+    """Produces the extractor's records and keeps the local store in step."""
+
+    def __init__(
+        self, producer: Producer, codec: Codec, store: StateStore, topics: dict[Topic, str]
+    ) -> None:
+        self._producer = producer
+        self._codec = codec
+        self._store = store
+        self._topics = topics
+
+    def states(
+        self,
+        mailbox: str,
+        folders: Sequence[FolderState] = (),
+        messages: Sequence[MessageState] = (),
+        tree: FolderTree | None = None,
+    ) -> None:
+        """Publish new folder and message states (and remember the tree), durably."""
+        observed = now_utc()
+        folder_versions = self._store.versions(mailbox, "folders", [f.folder_key for f in folders])
+        message_versions = self._store.versions(
+            mailbox, "messages", [m.message_key for m in messages])
+        folder_rows = []
+        for folder in folders:
+            version = next_version(folder_versions.get(folder.folder_key))
+            record = self._codec.encode("FolderState", folder.datum(version, observed))
+            self._producer.produce(self._topics[Topic.FOLDERS],
+                                   record_key(mailbox, folder.folder_key), record)
+            folder_rows.append((folder, version, record))
+        message_rows = []
+        for message in messages:
+            version = next_version(message_versions.get(message.message_key))
+            record = self._codec.encode("MessageState", message.datum(version, observed))
+            self._producer.produce(self._topics[Topic.MESSAGES],
+                                   record_key(mailbox, message.message_key), record)
+            message_rows.append((message, version, record))
+        self._producer.flush()
+        self._store.save(mailbox, message_rows, folder_rows, tree)
+
+    def checkpoint(self, datum: dict[str, Any]) -> None:
+        """Publish a checkpoint durably (after the states it covers)."""
+        datum = {**datum, "updated_time": now_utc()}
+        key = checkpoint_key(datum["mailbox"], datum.get("folder_id"))
+        self._producer.produce(self._topics[Topic.CHECKPOINTS], key,
+                               self._codec.encode("Checkpoint", datum))
+        self._producer.flush()
+
+    def status(self, datum: dict[str, Any]) -> None:
+        """Publish a mailbox status record (flushed with the next batch of states)."""
+        datum = {**datum, "component": "Extractor", "updated_time": now_utc()}
+        self._producer.produce(self._topics[Topic.STATUS],
+                               status_key(datum["mailbox"], "Extractor"),
+                               self._codec.encode("MailboxStatus", datum))

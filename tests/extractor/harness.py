@@ -1,0 +1,83 @@
+"""An extractor wired as in production (embedded bus, local store, checkpoints), driven by tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from extractor.checkpoints import Checkpoints
+from extractor.cycle import Hints
+from extractor.exchange import MailboxReader
+from extractor.filters import FilterSettings
+from extractor.mailbox import MailboxSync, SyncRequest, SyncResult
+from extractor.publish import StatePublisher
+from extractor.store import StateStore
+from mfr.bus import open_bus
+from mfr.codec import Codec
+from mfr.ews import EwsConnection
+from mfr.settings import BusSettings
+from mfr.topics import Topic, topic_specs
+
+
+@dataclass
+class Extraction:
+    """One mailbox's extractor, restartable from what is on disk and on the bus."""
+
+    connection: EwsConnection
+    mailbox: str
+    workdir: Path
+
+    def __post_init__(self) -> None:
+        self.codec = Codec()
+        self.settings = BusSettings(embedded_path=self.workdir / "bus.sqlite3")
+        self.bus = open_bus(self.settings)
+        specs = topic_specs(self.settings)
+        self.bus.ensure_topics(specs.values())
+        self.topics = {t: s.name for t, s in specs.items()}
+        self.restart()
+
+    def restart(self, reader: MailboxReader | None = None) -> None:
+        """A fresh process: checkpoints from the bus, states from the local store file."""
+        self.checkpoints = Checkpoints()
+        self.checkpoints.load(self.bus, self.topics[Topic.CHECKPOINTS], self.codec, poll_s=0.05)
+        self.store = StateStore(self.workdir / "state.sqlite3", self.codec)
+        self.producer = self.bus.producer()
+        publisher = StatePublisher(self.producer, self.codec, self.store, self.topics)
+        self.reader = reader or MailboxReader(self.connection, self.mailbox)
+        self.sync = MailboxSync(self.reader, self.store, self.checkpoints, publisher,
+                                FilterSettings())
+
+    def run(self, *, full: bool = False, hierarchy: bool = False, folders: set[str] | None = None,
+            hints: Hints | None = None) -> SyncResult:
+        """One sync cycle."""
+        request = SyncRequest(self.mailbox, full=full, hierarchy=hierarchy,
+                              folders=folders or set(), hints=hints or Hints())
+        return self.sync.run(request)
+
+    def latest(self, topic: Topic) -> dict[str, dict[str, Any]]:
+        """The highest-version record per key on a state topic, read from the bus."""
+        latest: dict[str, dict[str, Any]] = {}
+        with self.bus.consumer(f"check-{id(self)}-{topic}", [self.topics[topic]]) as consumer:
+            consumer.seek_to_beginning()
+            while records := consumer.poll(max_records=5000, timeout_s=0.2):
+                for record in records:
+                    datum = self.codec.decode(record.value).datum
+                    key = record.key or ""
+                    if key not in latest or datum["version"] > latest[key]["version"]:
+                        latest[key] = datum
+        return latest
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Latest message states on the bus."""
+        return list(self.latest(Topic.MESSAGES).values())
+
+    def folders(self) -> dict[str, dict[str, Any]]:
+        """Latest folder states on the bus, by folder key."""
+        return {d["folder_key"]: d for d in self.latest(Topic.FOLDERS).values()}
+
+    def close(self) -> None:
+        """Stop (without the ceremony a crash would skip anyway)."""
+        self.producer.close()
+        self.store.close()
+        self.bus.close()
