@@ -1,1 +1,2 @@
-"""The archive: store, API and web UI users browse during an outage (issue #6)."""
+"""The archive: stores replicated folder and message state with its history, and serves it to
+users (browse API, web UI) and to the publisher (ingest API)."""

@@ -1,0 +1,1 @@
+"""Reading the archive for users: mailboxes, folder trees, message lists, history."""

@@ -1,0 +1,242 @@
+"""Message lists (a folder's, or a search across the mailbox), now or as of a time, and one
+message's details with its history.
+
+Lists are newest first and paged by keyset on ``(sort_time, id)``: a page costs the same at the
+top and deep down, however many messages the folder holds (each filter query walks the
+``(mailbox_id, last_known_folder_key, [deleted,] sort_time, id)`` index backwards).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Select,
+    Table,
+    false,
+    func,
+    or_,
+    select,
+    tuple_,
+)
+
+from archive.browse.models import (
+    Address,
+    HistoryEntry,
+    MessageDetail,
+    MessagePage,
+    MessageSummary,
+    at_ms,
+    from_ms,
+)
+from archive.store.tables import folders, message_history, messages
+
+
+class BadCursorError(ValueError):
+    """A cursor that this archive did not hand out."""
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    """Which messages a list shows."""
+
+    folder_key: str | None = None
+    include_deleted: bool = True
+    sender: str | None = None
+    subject: str | None = None
+    text: str | None = None
+    received_from: int | None = None
+    received_to: int | None = None
+    at: int | None = None
+
+
+def encode_cursor(sort_time: int, ident: int) -> str:
+    """The opaque cursor after the row (sort_time, ident)."""
+    return base64.urlsafe_b64encode(f"{sort_time}:{ident}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    """The (sort_time, id) a cursor points after."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        sort_time, ident = raw.split(":")
+        return int(sort_time), int(ident)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise BadCursorError("cursor is not one this archive handed out") from exc
+
+
+def message_page(
+    conn: Connection, box: int, wanted: MessageFilter, cursor: str | None, limit: int
+) -> MessagePage:
+    """A page of the messages ``wanted`` selects."""
+    if wanted.at is None:
+        table, ident, query = messages, messages.c.id, select(messages)
+    else:
+        table, ident, query = message_history, message_history.c.message_ref, _as_of(wanted.at)
+    query = query.where(table.c.mailbox_id == box, table.c.withdrawn == false())
+    query = _filtered(query, table, wanted)
+    if cursor:
+        query = query.where(tuple_(table.c.sort_time, ident) < tuple_(*decode_cursor(cursor)))
+    query = query.order_by(table.c.sort_time.desc(), ident.desc()).limit(limit + 1)
+    rows = list(conn.execute(query))
+    items = [_summary(row._mapping, row._mapping[ident.name]) for row in rows[:limit]]
+    last = items[-1] if len(rows) > limit else None
+    return MessagePage(
+        items=items, next_cursor=encode_cursor(_ms(last.sort_time), last.id) if last else None
+    )
+
+
+def _as_of(at: int) -> Select[Any]:
+    h = message_history
+    later = message_history.alias("later")
+    newest = (
+        select(func.max(later.c.version))
+        .where(later.c.message_ref == h.c.message_ref, later.c.valid_from <= at)
+        .scalar_subquery()
+    )
+    return (
+        select(h, messages.c.message_key)
+        .join(messages, messages.c.id == h.c.message_ref)
+        .where(h.c.valid_from <= at, h.c.version == newest)
+    )
+
+
+def _filtered(query: Select[Any], t: Table, wanted: MessageFilter) -> Select[Any]:
+    if wanted.folder_key is not None:
+        query = query.where(t.c.last_known_folder_key == wanted.folder_key)
+    if not wanted.include_deleted:
+        query = query.where(t.c.deleted == false())
+    if wanted.sender:
+        pattern = _contains(wanted.sender)
+        query = query.where(
+            or_(
+                func.lower(t.c.sender_name).like(pattern, escape="\\"),
+                func.lower(t.c.sender_address).like(pattern, escape="\\"),
+            )
+        )
+    if wanted.subject:
+        query = query.where(func.lower(t.c.subject).like(_contains(wanted.subject), escape="\\"))
+    for word in (wanted.text or "").split():
+        query = query.where(t.c.search_text.like(_contains(word), escape="\\"))
+    if wanted.received_from is not None:
+        query = query.where(t.c.sort_time >= wanted.received_from)
+    if wanted.received_to is not None:
+        query = query.where(t.c.sort_time < wanted.received_to)
+    return query
+
+
+def _contains(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _ms(when: Any) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def _summary(row: Any, ident: int) -> MessageSummary:
+    return MessageSummary(**_summary_fields(row, ident))
+
+
+def _summary_fields(row: Any, ident: int) -> dict[str, Any]:
+    has_sender = row["sender_name"] is not None or row["sender_address"] is not None
+    return {
+        "id": ident,
+        "message_key": row["message_key"],
+        "folder_key": row["folder_key"],
+        "last_known_folder_key": row["last_known_folder_key"],
+        "subject": row["subject"],
+        "sender": Address(name=row["sender_name"], email_address=row["sender_address"])
+        if has_sender
+        else None,
+        "received": from_ms(row["datetime_received"]),
+        "sent": from_ms(row["datetime_sent"]),
+        "sort_time": at_ms(row["sort_time"]),
+        "is_read": row["is_read"],
+        "flag_status": row["flag_status"],
+        "importance": row["importance"],
+        "has_attachments": row["has_attachments"],
+        "size": row["size"],
+        "deleted": row["deleted"],
+        "deleted_time": from_ms(row["deleted_time"]),
+        "delete_kind": row["delete_kind"],
+    }
+
+
+def message_detail(conn: Connection, box: int, ident: int) -> MessageDetail | None:
+    """A message of mailbox ``box`` with its history; None if absent or withdrawn."""
+    row = conn.execute(
+        select(messages).where(
+            messages.c.id == ident, messages.c.mailbox_id == box, messages.c.withdrawn == false()
+        )
+    ).first()
+    if row is None:
+        return None
+    m = row._mapping
+    versions = list(
+        conn.execute(
+            select(message_history)
+            .where(message_history.c.message_ref == ident)
+            .order_by(message_history.c.version)
+        )
+    )
+    names = _folder_names(conn, box, {v.folder_key for v in versions} | {m["folder_key"]})
+    return MessageDetail(
+        **_summary_fields(m, ident),
+        item_class=m["item_class"],
+        author=_address(m["author"]),
+        to_recipients=_addresses(m["to_recipients"]),
+        cc_recipients=_addresses(m["cc_recipients"]),
+        bcc_recipients=_addresses(m["bcc_recipients"]),
+        created=from_ms(m["datetime_created"]),
+        last_modified=from_ms(m["last_modified_time"]),
+        sensitivity=m["sensitivity"],
+        categories=json.loads(m["categories"] or "[]"),
+        internet_message_id=m["internet_message_id"],
+        conversation_id=m["conversation_id"],
+        version=m["version"],
+        observed_time=at_ms(m["observed_time"]),
+        history=[
+            HistoryEntry(
+                version=v.version,
+                valid_from=at_ms(v.valid_from),
+                folder_key=v.folder_key,
+                folder_name=names.get(v.folder_key),
+                last_known_folder_key=v.last_known_folder_key,
+                deleted=v.deleted,
+                delete_kind=v.delete_kind,
+                subject=v.subject,
+                is_read=v.is_read,
+                flag_status=v.flag_status,
+                withdrawn=v.withdrawn,
+            )
+            for v in versions
+        ],
+    )
+
+
+def folder_names(conn: Connection, box: int) -> dict[str, str]:
+    """Every folder key of the mailbox with its current display name."""
+    return _folder_names(conn, box, None)
+
+
+def _folder_names(conn: Connection, box: int, keys: set[str | None] | None) -> dict[str, str]:
+    query = select(folders.c.folder_key, folders.c.display_name).where(folders.c.mailbox_id == box)
+    if keys is not None:
+        query = query.where(folders.c.folder_key.in_([k for k in keys if k]))
+    return {key: name for key, name in conn.execute(query)}
+
+
+def _address(raw: str | None) -> Address | None:
+    return Address(**json.loads(raw)) if raw else None
+
+
+def _addresses(raw: str | None) -> list[Address]:
+    return [Address(**a) for a in json.loads(raw)] if raw else []
+
+

@@ -1,0 +1,199 @@
+"""Mailboxes, folder trees (now or as of a time) and replication status."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, Table, and_, case, false, func, select
+
+from archive.browse.models import (
+    ComponentStatus,
+    FolderNode,
+    FolderTree,
+    MailboxReplication,
+    MailboxSummary,
+    at_ms,
+    from_ms,
+)
+from archive.store.tables import (
+    folder_history,
+    folders,
+    mailbox_status,
+    mailboxes,
+    message_history,
+    messages,
+)
+
+Counts = dict[str | None, tuple[int, int, int]]  # folder key -> (messages, deleted, unread)
+
+
+def mailbox_id(conn: Connection, address: str) -> int | None:
+    """The archive's id of a mailbox, or None if it has never received a record for it."""
+    found = conn.execute(select(mailboxes.c.id).where(mailboxes.c.address == address)).scalar()
+    return None if found is None else int(found)
+
+
+def summaries(conn: Connection, addresses: Iterable[str] | None) -> list[MailboxSummary]:
+    """The mailboxes named (all of them for None) that the archive holds, by address."""
+    query = select(mailboxes).order_by(mailboxes.c.address)
+    if addresses is not None:
+        query = query.where(mailboxes.c.address.in_(list(addresses)))
+    return [_summary(conn, row) for row in conn.execute(query)]
+
+
+def replication(conn: Connection) -> list[MailboxReplication]:
+    """Every mailbox with its counts and each component's last status, for the admin page."""
+    statuses: dict[int, list[ComponentStatus]] = defaultdict(list)
+    for row in conn.execute(select(mailbox_status).order_by(mailbox_status.c.component)):
+        statuses[row.mailbox_id].append(
+            ComponentStatus(
+                component=row.component,
+                state=row.state,
+                initial_sync_percent=row.initial_sync_percent,
+                folders=row.folders,
+                messages=row.messages,
+                last_change_time=from_ms(row.last_change_time),
+                lag_ms=row.lag_ms,
+                last_error=row.last_error,
+                last_error_time=from_ms(row.last_error_time),
+                updated_time=at_ms(row.updated_time),
+            )
+        )
+    return [
+        MailboxReplication(
+            **_summary(conn, row).model_dump(), lag_ms=row.lag_ms, components=statuses[row.id]
+        )
+        for row in conn.execute(select(mailboxes).order_by(mailboxes.c.address))
+    ]
+
+
+def _summary(conn: Connection, row: Row[tuple[object, ...]]) -> MailboxSummary:
+    m = messages
+    total, deleted = conn.execute(
+        select(func.count(), func.coalesce(func.sum(case((m.c.deleted, 1), else_=0)), 0)).where(
+            m.c.mailbox_id == row.id, m.c.withdrawn == false()
+        )
+    ).one()
+    folder_count = conn.execute(
+        select(func.count()).where(folders.c.mailbox_id == row.id)
+    ).scalar_one()
+    return MailboxSummary(
+        address=row.address,
+        last_change_time=from_ms(row.last_change_time),
+        last_ingest_time=from_ms(row.last_ingest_time),
+        folders=folder_count,
+        messages=total,
+        deleted_messages=deleted,
+    )
+
+
+def folder_tree(conn: Connection, address: str, box: int, at: int | None) -> FolderTree:
+    """The folder tree with counts, now (``at`` None) or as it was at ``at`` (ms)."""
+    if at is None:
+        rows = list(conn.execute(select(folders).where(folders.c.mailbox_id == box)))
+        counts = _current_counts(conn, box)
+    else:
+        rows = list(conn.execute(_folders_at(box, at)))
+        counts = _counts_at(conn, box, at)
+    last = conn.execute(
+        select(mailboxes.c.last_change_time).where(mailboxes.c.id == box)
+    ).scalar()
+    nodes = [_node(row, counts.get(row.folder_key, (0, 0, 0))) for row in rows]
+    return FolderTree(
+        mailbox=address,
+        at=from_ms(at),
+        last_change_time=from_ms(last if at is None else min(at, last or at)),
+        folders=_tree_order(nodes),
+    )
+
+
+def _folders_at(box: int, at: int) -> Select[tuple[object, ...]]:
+    h = folder_history
+    newest = (
+        select(h.c.folder_ref, func.max(h.c.version).label("version"))
+        .where(h.c.mailbox_id == box, h.c.valid_from <= at)
+        .group_by(h.c.folder_ref)
+        .subquery()
+    )
+    return (
+        select(folders.c.folder_key, *[c for c in h.c if c.name not in ("id", "mailbox_id")])
+        .join(newest, and_(h.c.folder_ref == newest.c.folder_ref, h.c.version == newest.c.version))
+        .join(folders, folders.c.id == h.c.folder_ref)
+    )
+
+
+def _current_counts(conn: Connection, box: int) -> Counts:
+    m = messages
+    return _counts(conn, select(*_count_columns(m)).where(m.c.mailbox_id == box), m)
+
+
+def _counts_at(conn: Connection, box: int, at: int) -> Counts:
+    h = message_history
+    newest = (
+        select(h.c.message_ref, func.max(h.c.version).label("version"))
+        .where(h.c.mailbox_id == box, h.c.valid_from <= at)
+        .group_by(h.c.message_ref)
+        .subquery()
+    )
+    query = select(*_count_columns(h)).join(
+        newest, and_(h.c.message_ref == newest.c.message_ref, h.c.version == newest.c.version)
+    )
+    return _counts(conn, query, h)
+
+
+def _count_columns(t: Table) -> list[Any]:
+    return [
+        t.c.last_known_folder_key,
+        func.count(),
+        func.sum(case((t.c.deleted, 1), else_=0)),
+        func.sum(case((and_(t.c.is_read == false(), ~t.c.deleted), 1), else_=0)),
+    ]
+
+
+def _counts(conn: Connection, query: Select[Any], t: Table) -> Counts:
+    rows = conn.execute(
+        query.where(t.c.withdrawn == false()).group_by(t.c.last_known_folder_key)
+    )
+    return {row[0]: (row[1], row[2] or 0, row[3] or 0) for row in rows}
+
+
+def _node(row: Row[tuple[object, ...]], counts: tuple[int, int, int]) -> FolderNode:
+    return FolderNode(
+        folder_key=row.folder_key,
+        parent_folder_key=row.parent_folder_key,
+        display_name=row.display_name,
+        distinguished_name=row.distinguished_name,
+        deleted=row.deleted,
+        deleted_time=from_ms(row.deleted_time),
+        messages=counts[0],
+        deleted_messages=counts[1],
+        unread=counts[2],
+        exchange_total_count=row.total_count,
+    )
+
+
+def _tree_order(nodes: list[FolderNode]) -> list[FolderNode]:
+    """Depth-first, siblings by name; folders whose parent is unknown are roots."""
+    known = {n.folder_key for n in nodes}
+    children: dict[str | None, list[FolderNode]] = defaultdict(list)
+    for node in nodes:
+        parent = node.parent_folder_key if node.parent_folder_key in known else None
+        children[parent].append(node)
+    ordered: list[FolderNode] = []
+    stack = sorted(children[None], key=_sort_key, reverse=True)
+    seen: set[str] = set()
+    while stack:
+        node = stack.pop()
+        if node.folder_key in seen:
+            continue  # a parent cycle in bad data must not loop forever
+        seen.add(node.folder_key)
+        ordered.append(node)
+        stack.extend(sorted(children[node.folder_key], key=_sort_key, reverse=True))
+    ordered.extend(n for n in nodes if n.folder_key not in seen)
+    return ordered
+
+
+def _sort_key(node: FolderNode) -> tuple[bool, str]:
+    return (node.deleted, node.display_name.lower())

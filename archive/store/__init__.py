@@ -1,0 +1,1 @@
+"""The archive's database: tables, engine, migrations."""
