@@ -1,1 +1,1 @@
-"""The publisher: feeds the archive from the state topics, exactly once (issue #6)."""
+"""The publisher: feeds the folder, message and status topics to the archive's ingest API."""

@@ -1,0 +1,62 @@
+"""``mfr publisher``: feed the archive from the state topics until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import structlog
+import typer
+
+from mfr.bus import open_bus
+from mfr.errors import ConfigError
+from mfr.topics import topic_name, topic_specs
+from publisher.client import ArchiveClient
+from publisher.metrics import HealthServer, PublisherMetrics
+from publisher.service import CONSUMED, Publisher
+from publisher.settings import PublisherConfig
+
+log = structlog.get_logger("publisher")
+
+
+def command(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML config file", envvar="MFR_CONFIG")
+    ] = None,
+) -> None:
+    """Consume folder, message and status records and submit them to the archive in batches."""
+    settings = PublisherConfig.load(config)
+    if settings.publisher.ingest_token is None:
+        raise ConfigError("publisher.ingest_token is required (mfr archive --add-token NAME)")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stopper(stop))
+    metrics = PublisherMetrics()
+    health = HealthServer(metrics, settings.publisher.health_host, settings.publisher.health_port)
+    health.start()
+    with open_bus(settings.bus) as bus:
+        bus.ensure_topics(topic_specs(settings.bus).values())
+        topics = [topic_name(settings.bus, t) for t in CONSUMED]
+        with bus.consumer(settings.publisher.group, topics) as consumer, bus.producer() as producer:
+            client = ArchiveClient(settings.publisher, stop)
+            publisher = Publisher(settings, consumer, producer, client, metrics, stop)
+            client.on_retry = publisher.on_retry
+            log.info("publishing", archive=settings.publisher.archive_url, topics=topics,
+                     health_port=health.port)
+            try:
+                publisher.run()
+            finally:
+                client.close()
+                health.stop()
+    log.info("stopped")
+
+
+def _stopper(stop: threading.Event) -> Callable[[int, FrameType | None], None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    return handler

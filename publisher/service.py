@@ -1,0 +1,156 @@
+"""The publisher's loop: poll the state topics, batch, submit, dead-letter, commit.
+
+Offsets are committed only after the archive acknowledged every record of the batch (or the
+record went to the dead-letter topic, flushed first). A crash at any point therefore resends
+records the archive may already hold, which its per-key versions make harmless. While the archive
+is unavailable the loop stays on the same batch, retrying, and polls nothing more: consumption
+pauses and resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from mfr.bus import Consumer, Producer, Record
+from mfr.codec import Codec
+from mfr.errors import CodecError, CommitFailedError
+from mfr.topics import Topic, topic_name
+from publisher.client import Accepted, ArchiveClient
+from publisher.errors import ArchiveUnavailableError, BatchRefusedError, StoppedError
+from publisher.metrics import PublisherMetrics
+from publisher.settings import PublisherConfig
+from publisher.wire import ref, to_wire
+
+log = structlog.get_logger("publisher")
+CONSUMED = (Topic.FOLDERS, Topic.MESSAGES, Topic.STATUS)
+_SCHEMA = {
+    Topic.FOLDERS: "FolderState",
+    Topic.MESSAGES: "MessageState",
+    Topic.STATUS: "MailboxStatus",
+}
+
+
+class Publisher:
+    """Moves state records from the bus to the archive, exactly once in effect."""
+
+    def __init__(
+        self,
+        config: PublisherConfig,
+        consumer: Consumer,
+        producer: Producer,
+        client: ArchiveClient,
+        metrics: PublisherMetrics,
+        stop: threading.Event,
+    ) -> None:
+        self._settings = config.publisher
+        self._consumer = consumer
+        self._producer = producer
+        self._client = client
+        self._metrics = metrics
+        self._stop = stop
+        self._codec = Codec()
+        self._expected = {topic_name(config.bus, t): _SCHEMA[t] for t in CONSUMED}
+        self._dead_letters = topic_name(config.bus, Topic.DEAD_LETTERS)
+
+    def run(self) -> None:
+        """Loop until ``stop`` is set; what is not acknowledged then stays uncommitted."""
+        pending: list[Record] = []
+        opened = time.monotonic()
+        linger_s = self._settings.linger_ms / 1000
+        while not self._stop.is_set():
+            room = self._settings.batch_max_records - len(pending)
+            wait_s = max(0.0, linger_s - (time.monotonic() - opened)) if pending else 1.0
+            polled = self._consumer.poll(max_records=room, timeout_s=min(wait_s, 1.0))
+            if polled and not pending:
+                opened = time.monotonic()
+            pending += polled
+            self._metrics.consumed.inc(len(polled))
+            full = len(pending) >= self._settings.batch_max_records
+            if pending and (full or time.monotonic() - opened >= linger_s):
+                if not self._publish(pending):
+                    return
+                pending = []
+
+    def _publish(self, records: list[Record]) -> bool:
+        """Deliver ``records`` and commit them; False if stopped before the archive took them."""
+        wire: list[tuple[Record, dict[str, Any]]] = []
+        dead: list[tuple[Record, str, str]] = []
+        for record in records:
+            try:
+                wire.append((record, to_wire(self._codec, record, self._expected[record.topic])))
+            except CodecError as exc:
+                dead.append((record, "CodecError", str(exc)))
+        try:
+            dead += self._deliver(wire)
+        except (ArchiveUnavailableError, StoppedError):
+            return False  # the client gives up only when asked to stop
+        if dead:
+            self._dead_letter(dead)
+        try:
+            self._consumer.commit(records)
+        except CommitFailedError as exc:
+            log.warning("commit failed; the batch will be delivered again", reason=str(exc))
+        return True
+
+    def _deliver(self, batch: list[tuple[Record, dict[str, Any]]]) -> list[tuple[Record, str, str]]:
+        """Submit until everything is acknowledged or dead; returns the dead ones."""
+        dead: list[tuple[Record, str, str]] = []
+        todo = [batch] if batch else []
+        while todo:
+            part = todo.pop()
+            try:
+                verdict = self._client.submit([w for _, w in part])
+            except BatchRefusedError as exc:
+                if len(part) == 1:
+                    dead.append((part[0][0], "Refused", exc.reason[:500] or str(exc)))
+                else:  # too large as a whole, perhaps: halve it
+                    todo += [part[: len(part) // 2], part[len(part) // 2 :]]
+                continue
+            self._metrics.paused.set(0)
+            self._metrics.ready.set()
+            if isinstance(verdict, Accepted):
+                self._metrics.acknowledged.inc(len(part))
+                self._metrics.last_ack.set_to_current_time()
+                continue
+            dead += [(part[i][0], "Rejected", reason) for i, reason in verdict.reasons.items()]
+            rest = [item for i, item in enumerate(part) if i not in verdict.reasons]
+            if rest:
+                todo.append(rest)
+        return dead
+
+    def on_retry(self, failure: ArchiveUnavailableError) -> None:
+        """Called before each back-off: the archive is unavailable, consumption is paused."""
+        self._metrics.retries.inc()
+        self._metrics.paused.set(1)
+        self._metrics.ready.clear()
+
+    def _dead_letter(self, dead: Sequence[tuple[Record, str, str]]) -> None:
+        for record, error_type, reason in dead:
+            log.error("dead-lettering a record", ref=ref(record), error_type=error_type,
+                      reason=reason)
+            datum = {
+                "source_topic": record.topic,
+                "source_partition": record.partition,
+                "source_offset": record.offset,
+                "key": record.key,
+                "value": record.value,
+                "headers": dict(record.headers),
+                "stage": "publisher",
+                "error_type": error_type,
+                "reason": reason[:1000],
+                "attempts": 1,
+                "failed_time": datetime.now(UTC),
+            }
+            self._producer.produce(
+                self._dead_letters, record.key or "", self._codec.encode("DeadLetter", datum),
+                dict(record.headers),
+            )
+            self._metrics.dead_lettered.labels(error_type).inc()
+        self._producer.flush()
+
