@@ -17,7 +17,7 @@ from extractor.model import FolderState, MessageState
 from extractor.store import StateStore
 from mfr.bus import Producer
 from mfr.codec import Codec
-from mfr.topics import Topic, checkpoint_key, record_key, status_key
+from mfr.topics import Topic, checkpoint_key, record_key
 
 
 def now_utc() -> datetime:
@@ -79,10 +79,3 @@ class StatePublisher:
         self._producer.produce(self._topics[Topic.CHECKPOINTS], key,
                                self._codec.encode("Checkpoint", datum))
         self._producer.flush()
-
-    def status(self, datum: dict[str, Any]) -> None:
-        """Publish a mailbox status record (flushed with the next batch of states)."""
-        datum = {**datum, "component": "Extractor", "updated_time": now_utc()}
-        self._producer.produce(self._topics[Topic.STATUS],
-                               status_key(datum["mailbox"], "Extractor"),
-                               self._codec.encode("MailboxStatus", datum))

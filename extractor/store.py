@@ -23,7 +23,11 @@ from extractor.model import (
     folder_from_datum,
     message_from_datum,
 )
+from mfr.bus import Bus
 from mfr.codec import Codec
+from mfr.topics import Topic
+
+REBUILD_GROUP = "mfr-extractor-store-rebuild"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -127,6 +131,35 @@ class StateStore:
             state = folder_from_datum(datum, gone=bool(gone))
             tree.states[state.folder_key] = state
         return tree
+
+    def is_empty(self) -> bool:
+        """Whether nothing was ever saved (a new or lost file)."""
+        return not self._rows("SELECT 1 FROM messages UNION ALL SELECT 1 FROM folders LIMIT 1")
+
+    def rebuild(self, bus: Bus, topics: dict[Topic, str], poll_s: float = 1.0) -> int:
+        """Refill from the state topics (the latest version per key wins); returns records read."""
+        read = 0
+        with bus.consumer(REBUILD_GROUP, [topics[Topic.FOLDERS], topics[Topic.MESSAGES]]) as c:
+            c.seek_to_beginning()
+            while records := c.poll(max_records=5000, timeout_s=poll_s):
+                read += len(records)
+                for record in records:
+                    self._restore(record.value)
+        return read
+
+    def _restore(self, value: bytes) -> None:
+        decoded = self._codec.decode(value)
+        datum, mailbox, version = decoded.datum, decoded.datum["mailbox"], decoded.datum["version"]
+        if decoded.name.endswith("MessageState"):
+            key = datum["message_key"]
+            if self.versions(mailbox, "messages", [key]).get(key, -1) < version:
+                self.save(mailbox, [(message_from_datum(datum), version, value)])
+            return
+        key = datum["folder_key"]
+        if self.versions(mailbox, "folders", [key]).get(key, -1) < version:
+            # A deleted folder may be trashed or gone; the hierarchy sync re-reads which.
+            state = folder_from_datum(datum, gone=datum["deleted"])
+            self.save(mailbox, folders=[(state, version, value)])
 
     def counts(self, mailbox: str) -> tuple[int, int]:
         """Replicated folders and messages known for the mailbox (deleted ones included)."""

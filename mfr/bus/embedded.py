@@ -147,18 +147,27 @@ class EmbeddedBus(Bus):
 
 
 class EmbeddedProducer(Producer):
-    """Queues records in memory; ``flush`` appends them all in one durable transaction."""
+    """Queues records in memory; ``flush`` appends them all in one durable transaction.
+
+    Safe to share between threads: a flush returns only once everything produced before it (by
+    any thread) is stored, like Kafka's producer.
+    """
 
     def __init__(self, db: _Database) -> None:
         self._db = db
         self._queue: list[tuple[str, str, bytes, str]] = []
         self._maintained_ms = 0
+        self._flushing = threading.Lock()
 
     def produce(self, topic: str, key: str, value: bytes, headers: Headers | None = None) -> None:
         encoded = {name: base64.b64encode(data).decode() for name, data in (headers or {}).items()}
         self._queue.append((topic, key, bytes(value), json.dumps(encoded)))
 
     def flush(self, timeout_s: float = 60.0) -> None:
+        with self._flushing:
+            self._flush()
+
+    def _flush(self) -> None:
         queue, self._queue = self._queue, []
         if not queue:
             return

@@ -1,0 +1,41 @@
+"""From change events (hints) to what a mailbox's next sync cycle must look at.
+
+The events say *when* and roughly *where*; sync says *what*. A Moved event also says which new id
+an old one became, which keeps a message's key even when Message-ID and search key are missing, and
+tells a soft delete (moved out of every replicated folder) from a vanishing. A Deleted event marks a
+hard delete. Anything unknown, and every Resync, asks for a full cycle: the safe reading.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from extractor.cycle import Hints
+from extractor.mailbox import SyncRequest
+
+_FULL = frozenset({"Resync"})
+_NOTHING = frozenset({"Status", "FreeBusyChanged"})
+
+
+def request_for(event: dict[str, Any]) -> SyncRequest:
+    """The sync a ChangeEvent datum asks for."""
+    request = SyncRequest(event["mailbox"], watermark=event.get("watermark"))
+    kind, target = event["event_type"], event["target"]
+    if kind in _NOTHING:
+        return request
+    if kind in _FULL or target == "Mailbox":
+        request.full = True
+        return request
+    if target == "Folder":
+        request.hierarchy = True
+        return request
+    request.folders = {f for f in (event.get("parent_folder_id"),
+                                   event.get("old_parent_folder_id")) if f}
+    if not request.folders:
+        request.full = True  # an item event without a folder: look everywhere
+    old, new = event.get("old_id"), event.get("id")
+    if kind == "Moved" and old and new:
+        request.hints = Hints(moved_from={new: old}, soft_deleted={old})
+    elif kind == "Deleted" and new:
+        request.hints = Hints(hard_deleted={new})
+    return request

@@ -1,0 +1,272 @@
+"""The extractor service: consume change events, run mailbox sync cycles, publish, commit.
+
+Events of one mailbox are gathered for ``coalesce_s`` and served by one cycle; up to
+``parallel_mailboxes`` mailboxes sync at once in worker threads while the consumer keeps polling.
+Offsets are committed only for records whose cycle has published (see ``Ledger``). A cycle that
+fails is retried with growing pauses; after ``attempts`` it is given up: its events go to the
+dead-letter topic with the reason, and the mailbox is reported Failing (the next event or resync
+for it starts afresh). Undecodable records are dead-lettered at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from extractor.checkpoints import Checkpoints
+from extractor.exchange import MailboxReader
+from extractor.ledger import Ledger
+from extractor.mailbox import MailboxSync, SyncRequest, SyncResult
+from extractor.metrics import Metrics
+from extractor.publish import StatePublisher, now_utc
+from extractor.requests import request_for
+from extractor.settings import ExtractorSettings
+from extractor.store import StateStore
+from mfr.bus import Bus, Consumer, Producer, Record
+from mfr.codec import Codec
+from mfr.errors import CodecError, MfrError
+from mfr.ews import EwsConnection
+from mfr.ews.errors import EwsThrottledError
+from mfr.topics import Topic, status_key, topic_specs
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Pending:
+    """A mailbox's gathered events, waiting for (or back from a failed) cycle."""
+
+    request: SyncRequest
+    since: float
+    records: list[Record] = field(default_factory=list)
+    attempts: int = 0
+    not_before: float = 0.0
+    event_time: datetime | None = None
+    last_error: str | None = None
+
+    def absorb(self, other: Pending) -> None:
+        """Fold newer events of the same mailbox into this entry."""
+        self.request.merge(other.request)
+        self.records += other.records
+        self.event_time = min(filter(None, (self.event_time, other.event_time)), default=None)
+
+
+@dataclass
+class MailboxStatus:
+    """What /status says about one mailbox."""
+
+    state: str = "Pending"
+    last_change: datetime | None = None
+    lag_ms: int | None = None
+    last_error: str | None = None
+
+
+class Extractor:
+    """One extractor process's work; ``run`` until ``stop`` is set."""
+
+    def __init__(
+        self, settings: ExtractorSettings, bus: Bus, connection: EwsConnection, codec: Codec
+    ) -> None:
+        self.settings = settings.extractor
+        self.bus = bus
+        self.connection = connection
+        self.codec = codec
+        self.metrics = Metrics()
+        self.specs = topic_specs(settings.bus)
+        self.topics = {t: s.name for t, s in self.specs.items()}
+        self.store = StateStore(self.settings.state_path, codec)
+        self.checkpoints = Checkpoints()
+        self.status: dict[str, MailboxStatus] = {}
+        self._pending: dict[str, Pending] = {}
+        self._running: dict[str, tuple[Future[SyncResult], Pending]] = {}
+        self._syncs: dict[str, MailboxSync] = {}
+        self._ledger = Ledger()
+        self._pool = ThreadPoolExecutor(self.settings.parallel_mailboxes, "mailbox-sync")
+        self._producer: Producer | None = None
+        self._consumer: Consumer | None = None
+        self.ready = threading.Event()
+
+    @property
+    def producer(self) -> Producer:
+        """The producer (after ``start``)."""
+        if self._producer is None:
+            raise RuntimeError("the extractor is not started")
+        return self._producer
+
+    @property
+    def consumer(self) -> Consumer:
+        """The consumer of the changes topic (after ``start``)."""
+        if self._consumer is None:
+            raise RuntimeError("the extractor is not started")
+        return self._consumer
+
+    # --- life cycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        """Create topics, load checkpoints, rebuild the local store if lost, start consuming."""
+        self.bus.ensure_topics(self.specs.values())
+        loaded = self.checkpoints.load(self.bus, self.topics[Topic.CHECKPOINTS], self.codec,
+                                       poll_s=self.settings.load_poll_s)
+        if self.store.is_empty():
+            rebuilt = self.store.rebuild(self.bus, self.topics, poll_s=self.settings.load_poll_s)
+            log.info("local state rebuilt from the state topics", records=rebuilt)
+        self._producer = self.bus.producer()
+        self._consumer = self.bus.consumer(self.settings.group, [self.topics[Topic.CHANGES]])
+        for mailbox in self.checkpoints.mailboxes_in_initial_sync():
+            self._enqueue(Pending(SyncRequest(mailbox, full=True), since=0.0))
+        log.info("extractor started", checkpoints=loaded,
+                 resuming=len(self.checkpoints.mailboxes_in_initial_sync()))
+        self.ready.set()
+
+    def run(self, stop: threading.Event) -> None:
+        """Start, then work until ``stop`` is set; then finish running cycles and close."""
+        self.start()
+        try:
+            while not stop.is_set():
+                self.step()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Wait for running cycles, commit what is settled, release everything."""
+        self._pool.shutdown(wait=True)
+        self._harvest()
+        self._commit()
+        if self._consumer is not None:
+            self._consumer.close()
+        if self._producer is not None:
+            self._producer.close()
+        self.store.close()
+
+    # --- one turn of the loop ----------------------------------------------------------------
+    def step(self, poll_s: float = 0.2) -> None:
+        """Poll, dispatch due mailboxes, harvest finished cycles, commit."""
+        for record in self.consumer.poll(max_records=1000, timeout_s=poll_s):
+            self._consume(record)
+        self._harvest()
+        self._dispatch()
+        self._commit()
+        self.metrics.pending.set(len(self._pending))
+        self.metrics.running.set(len(self._running))
+
+    def _consume(self, record: Record) -> None:
+        self._ledger.add(record)
+        try:
+            event = self.codec.decode(record.value, expected="ChangeEvent").datum
+        except CodecError as exc:
+            self._dead_letter([record], "CodecError", str(exc), attempts=1)
+            self._ledger.settle([record])
+            return
+        self.metrics.events.labels(event["event_type"]).inc()
+        pending = Pending(request_for(event), since=time.monotonic(), records=[record],
+                          event_time=event.get("event_time"))
+        self._enqueue(pending)
+
+    def _enqueue(self, pending: Pending) -> None:
+        mailbox = pending.request.mailbox
+        if mailbox in self._pending:
+            self._pending[mailbox].absorb(pending)
+        else:
+            self._pending[mailbox] = pending
+        self.status.setdefault(mailbox, MailboxStatus())
+
+    def _dispatch(self) -> None:
+        now = time.monotonic()
+        for mailbox, pending in list(self._pending.items()):
+            if len(self._running) >= self.settings.parallel_mailboxes:
+                return
+            due = now >= max(pending.since + self.settings.coalesce_s, pending.not_before)
+            if mailbox in self._running or not due:
+                continue
+            del self._pending[mailbox]
+            future = self._pool.submit(self._sync(mailbox).run, pending.request)
+            self._running[mailbox] = (future, pending)
+
+    def _sync(self, mailbox: str) -> MailboxSync:
+        if mailbox not in self._syncs:
+            reader = MailboxReader(self.connection, mailbox, self.settings.get_item_batch)
+            publisher = StatePublisher(self.producer, self.codec, self.store, self.topics)
+            self._syncs[mailbox] = MailboxSync(reader, self.store, self.checkpoints, publisher,
+                                               self.settings.filters)
+        return self._syncs[mailbox]
+
+    def _harvest(self) -> None:
+        for mailbox, (future, pending) in list(self._running.items()):
+            if not future.done():
+                continue
+            del self._running[mailbox]
+            error = future.exception()
+            if error is None:
+                self._succeeded(mailbox, pending, future.result())
+            else:
+                self._failed(mailbox, pending, error)
+
+    def _succeeded(self, mailbox: str, pending: Pending, result: SyncResult) -> None:
+        self._ledger.settle(pending.records)
+        self.metrics.cycles.labels("ok").inc()
+        self.metrics.states.labels("message").inc(result.messages)
+        self.metrics.states.labels("folder").inc(result.folders)
+        self.metrics.pages.inc(result.pages)
+        status = self.status.setdefault(mailbox, MailboxStatus())
+        status.state, status.last_error, status.last_change = "Live", None, now_utc()
+        if pending.event_time is not None:
+            status.lag_ms = int((now_utc() - pending.event_time).total_seconds() * 1000)
+            self.metrics.lag.set(max(s.lag_ms or 0 for s in self.status.values()) / 1000)
+        self._publish_status(mailbox, status)
+
+    def _failed(self, mailbox: str, pending: Pending, error: BaseException) -> None:
+        pending.attempts += 1
+        pending.last_error = str(error)
+        self.metrics.cycles.labels("failed").inc()
+        status = self.status.setdefault(mailbox, MailboxStatus())
+        status.last_error = str(error)
+        status.state = "Throttled" if isinstance(error, EwsThrottledError) else "Failing"
+        log.warning("sync cycle failed", mailbox=mailbox, attempt=pending.attempts,
+                    error=str(error), retriable=getattr(error, "retriable", False))
+        if not isinstance(error, MfrError) or pending.attempts >= self.settings.attempts:
+            self._dead_letter(pending.records, type(error).__name__, str(error), pending.attempts)
+            self._ledger.settle(pending.records)
+            status.state = "Failing"
+        else:
+            pause = self.settings.retry_after_s * 2 ** (pending.attempts - 1)
+            pending.not_before = time.monotonic() + pause
+            self._enqueue(pending)
+        self._publish_status(mailbox, status)
+
+    def _commit(self) -> None:
+        ready = self._ledger.committable()
+        if ready:
+            self.consumer.commit(ready)
+
+    # --- records we write ----------------------------------------------------------------------
+    def _dead_letter(self, records: list[Record], kind: str, reason: str, attempts: int) -> None:
+        for record in records:
+            datum: dict[str, Any] = {
+                "source_topic": record.topic, "source_partition": record.partition,
+                "source_offset": record.offset, "key": record.key, "value": record.value,
+                "headers": dict(record.headers), "stage": "extractor", "error_type": kind,
+                "reason": reason[:2000], "attempts": attempts, "failed_time": now_utc(),
+            }
+            self.producer.produce(self.topics[Topic.DEAD_LETTERS], record.key or "",
+                                   self.codec.encode("DeadLetter", datum))
+            self.metrics.dead_letters.labels(kind).inc()
+        self.producer.flush()
+
+    def _publish_status(self, mailbox: str, status: MailboxStatus) -> None:
+        folders, messages = self.store.counts(mailbox)
+        datum = {
+            "mailbox": mailbox, "component": "Extractor", "state": status.state,
+            "initial_sync_percent": None, "folders": folders, "messages": messages,
+            "last_change_time": status.last_change, "lag_ms": status.lag_ms,
+            "last_error": status.last_error[:500] if status.last_error else None,
+            "last_error_time": now_utc() if status.last_error else None,
+            "updated_time": now_utc(),
+        }
+        self.producer.produce(self.topics[Topic.STATUS], status_key(mailbox, "Extractor"),
+                              self.codec.encode("MailboxStatus", datum))
+        self.producer.flush()

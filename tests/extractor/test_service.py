@@ -1,0 +1,128 @@
+"""The extractor service end to end: change events in, state records out, on both buses."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from extractor.service import Extractor
+from extractor.settings import ExtractorSection, ExtractorSettings
+from mfr.bus import Bus, open_bus
+from mfr.codec import Codec
+from mfr.ews import EwsConnection
+from mfr.settings import BusSettings
+from mfr.topics import Topic, record_key, topic_specs
+from simulator import Simulator
+from tests.extractor.events import change_event
+
+
+@pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
+def bus_settings(request: pytest.FixtureRequest, tmp_path: Path) -> BusSettings:
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    if request.param == "embedded":
+        return BusSettings(embedded_path=tmp_path / "bus.sqlite3", topic_prefix=prefix)
+    return BusSettings(kafka_bootstrap_servers=request.getfixturevalue("kafka_bootstrap"),
+                       topic_prefix=prefix, partitions=3, session_timeout_s=6)
+
+
+@pytest.fixture
+def make(connection: EwsConnection, bus_settings: BusSettings, tmp_path: Path
+         ) -> Iterator[Callable[[], Extractor]]:
+    made: list[Extractor] = []
+
+    def build() -> Extractor:
+        settings = ExtractorSettings(
+            exchange=connection.settings, bus=bus_settings,
+            extractor=ExtractorSection(state_path=tmp_path / "state.sqlite3", coalesce_s=0.05,
+                                       load_poll_s=0.3, retry_after_s=0.1, attempts=2))
+        extractor = Extractor(settings, open_bus(bus_settings), connection, Codec())
+        extractor.start()
+        made.append(extractor)
+        return extractor
+
+    yield build
+    for extractor in made:
+        extractor.bus.close()
+
+
+def send(bus: Bus, settings: BusSettings, *values: bytes, mailbox: str) -> None:
+    with bus.producer() as producer:
+        for value in values:
+            producer.produce(topic_specs(settings)[Topic.CHANGES].name, record_key(mailbox), value)
+
+
+def until(extractor: Extractor, done: Callable[[], bool], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, "the extractor did not get there in time"
+        extractor.step(poll_s=0.05)
+
+
+def latest(bus: Bus, settings: BusSettings, topic: Topic) -> list[dict[str, Any]]:
+    codec, best = Codec(), dict[str | None, dict[str, Any]]()
+    with bus.consumer(f"read-{uuid.uuid4().hex}", [topic_specs(settings)[topic].name]) as c:
+        c.seek_to_beginning()
+        idle = 0
+        while idle < 2:
+            records = c.poll(max_records=5000, timeout_s=0.5)
+            idle = 0 if records else idle + 1
+            for r in records:
+                datum = codec.decode(r.value).datum
+                if r.key not in best or datum.get("version", 0) >= best[r.key].get("version", 0):
+                    best[r.key] = datum
+    return list(best.values())
+
+
+def test_events_drive_sync_and_a_bad_record_is_dead_lettered(
+    sim: Simulator, smtp: str, make: Callable[[], Extractor], bus_settings: BusSettings
+) -> None:
+    """A resync replicates the mailbox, a Moved event keeps the key, garbage is dead-lettered."""
+    item = sim.control.create_item(smtp, "inbox", subject="first")
+    extractor = make()
+    codec = Codec()
+    send(extractor.bus, bus_settings, codec.encode("ChangeEvent", change_event(smtp, "Resync")),
+         b"\x00not avro", mailbox=smtp)
+    until(extractor, lambda: bool(latest(extractor.bus, bus_settings, Topic.MESSAGES)))
+    [before] = latest(extractor.bus, bus_settings, Topic.MESSAGES)
+    inbox, archive = sim.control.folder_id(smtp, "inbox"), sim.control.folder_id(smtp, "archive")
+    new_id = sim.control.move_item(smtp, item, "archive")
+    moved = change_event(smtp, "Moved", target="Item", id=new_id, old_id=item,
+                         parent_folder_id=archive, old_parent_folder_id=inbox)
+    send(extractor.bus, bus_settings, codec.encode("ChangeEvent", moved), mailbox=smtp)
+    until(extractor, lambda: latest(extractor.bus, bus_settings, Topic.MESSAGES)[0]["item_id"]
+          == new_id)
+    [after] = latest(extractor.bus, bus_settings, Topic.MESSAGES)
+    assert after["message_key"] == before["message_key"]
+    [dead] = latest(extractor.bus, bus_settings, Topic.DEAD_LETTERS)
+    assert (dead["error_type"], dead["value"]) == ("CodecError", b"\x00not avro")
+    statuses = latest(extractor.bus, bus_settings, Topic.STATUS)
+    assert statuses[-1]["state"] == "Live"
+    extractor.close()
+
+
+def test_a_killed_extractor_loses_nothing_and_duplicates_nothing(
+    sim: Simulator, smtp: str, make: Callable[[], Extractor], bus_settings: BusSettings
+) -> None:
+    """Events published but not committed before a kill are processed again, harmlessly."""
+    for n in range(20):
+        sim.control.create_item(smtp, "inbox", subject=f"m{n}", new_mail=False)
+    first = make()
+    first._commit = lambda: None  # type: ignore[method-assign]  # dies before every commit
+    codec = Codec()
+    send(first.bus, bus_settings, codec.encode("ChangeEvent", change_event(smtp, "Resync")),
+         mailbox=smtp)
+    until(first, lambda: len(latest(first.bus, bus_settings, Topic.MESSAGES)) == 20)
+    first._pool.shutdown(wait=True)
+    first.consumer.close()  # the process is gone; its group membership with it
+    sim.control.create_item(smtp, "inbox", subject="late", new_mail=False)
+    second = make()
+    until(second, lambda: len(latest(second.bus, bus_settings, Topic.MESSAGES)) == 21)
+    messages = latest(second.bus, bus_settings, Topic.MESSAGES)
+    assert sorted(m["subject"] for m in messages) == sorted(
+        [f"m{n}" for n in range(20)] + ["late"])
+    second.close()
