@@ -1,0 +1,40 @@
+"""``mfr extractor``: turn change events into folder and message state until stopped."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from extractor.app import create_app
+from extractor.service import Extractor
+from extractor.settings import ExtractorSettings
+from mfr.bus import open_bus
+from mfr.codec import Codec
+from mfr.ews import EwsConnection
+from mfr.logs import configure_logging
+from mfr.serve import serve
+
+
+def command(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML config file", envvar="MFR_CONFIG")
+    ] = None,
+    json_logs: Annotated[bool, typer.Option(help="log JSON lines")] = False,
+) -> None:
+    """Consume change events, sync mailboxes from Exchange, publish their state."""
+    configure_logging(json=json_logs)
+    settings = ExtractorSettings.load(config)
+    bus = open_bus(settings.bus)
+    extractor = Extractor(settings, bus, EwsConnection(settings.exchange), Codec())
+    stop = threading.Event()
+    worker = threading.Thread(target=extractor.run, args=(stop,), name="extractor")
+    worker.start()
+    try:
+        serve(create_app(extractor), settings.extractor.host, settings.extractor.port)
+    finally:
+        stop.set()
+        worker.join()
+        bus.close()
