@@ -17,12 +17,17 @@ import pytest
 from mfr.ews import EwsConnection
 from simulator import Simulator
 from tests.extractor.harness import Extraction
+from tests.extractor.truth import problems
 
 
 @pytest.fixture
-def ex(connection: EwsConnection, smtp: str, tmp_path: Path) -> Iterator[Extraction]:
+def ex(sim: Simulator, connection: EwsConnection, smtp: str, tmp_path: Path
+       ) -> Iterator[Extraction]:
+    """The mailbox's extractor; after the scenario, one more resync must agree with the truth."""
     extraction = Extraction(connection, smtp, tmp_path)
     yield extraction
+    extraction.run(full=True)
+    assert problems(sim.ground_truth(smtp), extraction.messages(), extraction.folders()) == []
     extraction.close()
 
 
@@ -197,3 +202,18 @@ def test_a_resync_alone_converges_after_lost_notifications(
     assert {m["message_key"] for m in states if m["subject"] == "a"} == {keys["a"]}
     assert sorted((m["subject"], m["deleted"]) for m in states) == [
         ("a", False), ("b", False), ("b", True), ("c", False)]
+
+
+def test_the_truth_comparison_notices_lost_duplicated_and_misplaced_messages(
+    sim: Simulator, ex: Extraction, smtp: str
+) -> None:
+    """The check every scenario ends with would fail on a lost, doubled or misplaced message."""
+    for subject in ("one", "two"):
+        sim.control.create_item(smtp, "inbox", subject=subject)
+    ex.run()
+    truth, messages, folders = sim.ground_truth(smtp), ex.messages(), ex.folders()
+    assert problems(truth, messages, folders) == []
+    assert problems(truth, messages[1:], folders)
+    assert problems(truth, [*messages, {**messages[0], "message_key": "other"}], folders)
+    moved = {**messages[0], "folder_key": sim.control.folder_id(smtp, "archive")}
+    assert problems(truth, [moved, *messages[1:]], folders)
