@@ -12,9 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
+from archive import accounts
 from archive.accounts import add_token, add_user
 from archive.settings import ArchiveSettings
 from archive.store.engine import open_engine
@@ -23,6 +25,13 @@ from tests.archive.postgres import PostgresServer
 from tests.archive.server import ThreadedServer
 
 PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id with test-sized cost (the hashes stay real Argon2id; production keeps the
+    library's defaults): dozens of users are created per run on a shared 2-core machine."""
+    monkeypatch.setattr(accounts, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024))
 
 
 @pytest.fixture(scope="session")
