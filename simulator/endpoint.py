@@ -173,17 +173,19 @@ class Endpoint:
         return response
 
     async def _read_body(self, request: Request) -> bytes:
+        """The body, or BadRequestError past the size limit. An oversized body is still drained
+        (and dropped) so the client reads a clean 413 instead of a reset connection."""
         limit = self.settings.max_request_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise BadRequestError("request body too large")
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > limit:
-                raise BadRequestError("request body too large")
-            chunks.append(chunk)
+            if size <= limit:
+                chunks.append(chunk)
+            else:
+                chunks.clear()
+        if size > limit:
+            raise BadRequestError("request body too large")
         return b"".join(chunks)
 
     async def _answer(self, request: Request, outcome: Outcome) -> Response:
@@ -191,8 +193,6 @@ class Endpoint:
         if status is not None:
             outcome.result = f"HTTP {status}"
             return Response(b"Service Unavailable" if status == 503 else b"Server Error", status)
-        if self.faults.latency_s:
-            await asyncio.sleep(self.faults.latency_s)
         try:
             raw = await self._read_body(request)
         except BadRequestError:
@@ -213,7 +213,7 @@ class Endpoint:
             return self._fault(outcome, EwsError("ErrorSchemaValidation", str(exc), fault=True))
         outcome.operation = soap.name
         try:
-            return self._dispatch(request, soap, account, outcome)
+            return await self._dispatch(request, soap, account, outcome)
         except EwsError as error:
             return self._fault(outcome, error)
 
@@ -221,7 +221,7 @@ class Endpoint:
         outcome.result = error.code
         return Response(fault(error), 500, media_type=XML)
 
-    def _dispatch(
+    async def _dispatch(
         self, request: Request, soap: SoapRequest, account: Account, outcome: Outcome
     ) -> Response:
         if soap.requested_version is not None and soap.requested_version not in VERSIONS:
@@ -235,6 +235,7 @@ class Endpoint:
                 f"The request is invalid: unknown operation {soap.name!r}.",
                 fault=True,
             )
+        outcome.mailbox = soap.impersonate
         with self.store.lock:
             ctx, routed = self._context(request, soap, account)
         outcome.mailbox = None if ctx.mailbox is None else ctx.mailbox.smtp
@@ -250,8 +251,12 @@ class Endpoint:
         if handler is None:
             assert self.streaming is not None  # noqa: S101 - wired by the application
             return self.streaming(ctx, soap, outcome, routed)
-        with self.throttle.request(ctx.budget), self.store.lock:
-            body = handler(ctx, soap.operation)
+        with self.throttle.request(ctx.budget):
+            if self.faults.latency_s:
+                # Injected latency holds the request's concurrency slot, as a slow server would.
+                await asyncio.sleep(self.faults.latency_s)
+            with self.store.lock:
+                body = handler(ctx, soap.operation)
         outcome.result = first_code(body)
         return self.soap(body, cookie=routed.set_cookie)
 

@@ -18,6 +18,7 @@ def each(
     operation: str,
     requests: Iterable[T],
     answer: Callable[[etree._Element, T], None],
+    required_container: str | None = None,
 ) -> None:
     """One response message per request element; an EwsError becomes that message's error."""
     for request in requests:
@@ -30,7 +31,10 @@ def each(
         except EwsError as error:
             if error.fault:
                 raise
-            error_message(container, operation, error)
+            message = error_message(container, operation, error)
+            if required_container is not None:
+                # The schema requires it even in an error message (GetItem's m:Items).
+                sub(message, m(required_container))
 
 
 def bounded_int(element: etree._Element, name: str, default: int, low: int, high: int) -> int:

@@ -27,7 +27,7 @@ def get_item(ctx: Context, request: etree._Element) -> etree._Element:
         mailbox, item = ctx.item(element)
         render_item(sub(message, m("Items")), mailbox, item, shape)
 
-    each(container, "GetItem", ids, answer)
+    each(container, "GetItem", ids, answer, required_container="Items")
     return root
 
 

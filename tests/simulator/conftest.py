@@ -94,6 +94,9 @@ def account(sim: Simulator) -> AccountFactory:
             service_endpoint=sim.endpoint_url,
             credentials=Credentials(user or service, password or "svc-pw"),
             auth_type=BASIC,
+            # exchangelib's default pool is one HTTP session per login: a hanging streaming
+            # connection would block every other request of the same login.
+            max_connections=4,
             version=default_version if version == "default" else version,
         )
         return Account(address, config=config, autodiscover=False, access_type=IMPERSONATION)
