@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from extractor.filters import FilterSettings
 from extractor.mailbox import MailboxSync, SyncRequest, SyncResult
 from extractor.publish import StatePublisher
 from extractor.store import StateStore
-from mfr.bus import open_bus
+from mfr.bus import Bus, open_bus
 from mfr.codec import Codec
 from mfr.ews import EwsConnection
 from mfr.settings import BusSettings
@@ -81,3 +82,18 @@ class Extraction:
         self.producer.close()
         self.store.close()
         self.bus.close()
+
+
+def latest(bus: Bus, settings: BusSettings, topic: Topic) -> list[dict[str, Any]]:
+    codec, best = Codec(), dict[str | None, dict[str, Any]]()
+    with bus.consumer(f"read-{uuid.uuid4().hex}", [topic_specs(settings)[topic].name]) as c:
+        c.seek_to_beginning()
+        idle = 0
+        while idle < 2:
+            records = c.poll(max_records=5000, timeout_s=0.5)
+            idle = 0 if records else idle + 1
+            for r in records:
+                datum = codec.decode(r.value).datum
+                if r.key not in best or datum.get("version", 0) >= best[r.key].get("version", 0):
+                    best[r.key] = datum
+    return list(best.values())

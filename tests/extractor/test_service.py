@@ -6,7 +6,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,6 +18,7 @@ from mfr.settings import BusSettings
 from mfr.topics import Topic, record_key, topic_specs
 from simulator import Simulator
 from tests.extractor.events import change_event
+from tests.extractor.harness import latest
 
 
 @pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
@@ -61,21 +61,6 @@ def until(extractor: Extractor, done: Callable[[], bool], timeout_s: float = 60)
     while not done():
         assert time.monotonic() < deadline, "the extractor did not get there in time"
         extractor.step(poll_s=0.05)
-
-
-def latest(bus: Bus, settings: BusSettings, topic: Topic) -> list[dict[str, Any]]:
-    codec, best = Codec(), dict[str | None, dict[str, Any]]()
-    with bus.consumer(f"read-{uuid.uuid4().hex}", [topic_specs(settings)[topic].name]) as c:
-        c.seek_to_beginning()
-        idle = 0
-        while idle < 2:
-            records = c.poll(max_records=5000, timeout_s=0.5)
-            idle = 0 if records else idle + 1
-            for r in records:
-                datum = codec.decode(r.value).datum
-                if r.key not in best or datum.get("version", 0) >= best[r.key].get("version", 0):
-                    best[r.key] = datum
-    return list(best.values())
 
 
 def test_events_drive_sync_and_a_bad_record_is_dead_lettered(
