@@ -39,6 +39,7 @@ def create_app(extractor: Extractor) -> FastAPI:
         return {
             mailbox: {
                 "state": s.state,
+                "initial_sync_percent": s.percent,
                 "last_change": s.last_change.isoformat() if s.last_change else None,
                 "lag_ms": s.lag_ms,
                 "last_error": s.last_error,

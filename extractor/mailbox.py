@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -79,6 +79,8 @@ class MailboxSync:
         self._checkpoints = checkpoints
         self._publisher = publisher
         self._filters = filters
+        self.on_progress: Callable[[str, float], None] = lambda mailbox, percent: None
+        self._progress = (0, 0)  # (items synced, items expected) of this cycle's initial syncs
 
     def run(self, request: SyncRequest) -> SyncResult:
         """One cycle; returns what it published."""
@@ -93,6 +95,8 @@ class MailboxSync:
         fresh = [f for f in replicated if self._needs_initial(f)]
         wanted = set(replicated) if first or request.full else request.folders & set(replicated)
         self._incremental(tree, sorted(wanted - set(fresh)), request, result)
+        expected = sum(tree.folders[f].total_count or 0 for f in fresh if f in tree.folders)
+        self._progress = (0, expected)
         for folder_id in fresh:
             self._initial(tree, folder_id, result)
         if fresh:  # catch what changed in the folders synced before the last one finished
@@ -152,8 +156,15 @@ class MailboxSync:
             result.pages += 1
             result.messages += len(messages)
             result.initial_sync = True
+            self._report(len(page.changes))
             if page.last_page:
                 return
+
+    def _report(self, synced_now: int) -> None:
+        synced, expected = self._progress
+        self._progress = (synced + synced_now, expected)
+        if expected:
+            self.on_progress(self.mailbox, min(100.0, 100.0 * (synced + synced_now) / expected))
 
     def _incremental(
         self, tree: FolderTree, folders: Iterable[str], request: SyncRequest, result: SyncResult

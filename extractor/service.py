@@ -62,6 +62,8 @@ class MailboxStatus:
     """What /status says about one mailbox."""
 
     state: str = "Pending"
+    percent: float | None = None
+    reported_at: float = 0.0
     last_change: datetime | None = None
     lag_ms: int | None = None
     last_error: str | None = None
@@ -191,9 +193,21 @@ class Extractor:
         if mailbox not in self._syncs:
             reader = MailboxReader(self.connection, mailbox, self.settings.get_item_batch)
             publisher = StatePublisher(self.producer, self.codec, self.store, self.topics)
-            self._syncs[mailbox] = MailboxSync(reader, self.store, self.checkpoints, publisher,
-                                               self.settings.filters)
+            sync = MailboxSync(reader, self.store, self.checkpoints, publisher,
+                               self.settings.filters)
+            sync.on_progress = self._progress
+            self._syncs[mailbox] = sync
         return self._syncs[mailbox]
+
+    def _progress(self, mailbox: str, percent: float) -> None:
+        # Called from a worker thread after every initial-sync page; reported at most once a
+        # second per mailbox, so a 100,000-message sync does not flood the status topic.
+        status = self.status.setdefault(mailbox, MailboxStatus())
+        now = time.monotonic()
+        if status.state == "InitialSync" and now - status.reported_at < 1.0 and percent < 100:
+            return
+        status.state, status.percent, status.reported_at = "InitialSync", percent, now
+        self._publish_status(mailbox, status)
 
     def _harvest(self) -> None:
         for mailbox, (future, pending) in list(self._running.items()):
@@ -214,6 +228,7 @@ class Extractor:
         self.metrics.pages.inc(result.pages)
         status = self.status.setdefault(mailbox, MailboxStatus())
         status.state, status.last_error, status.last_change = "Live", None, now_utc()
+        status.percent = None
         if pending.event_time is not None:
             status.lag_ms = int((now_utc() - pending.event_time).total_seconds() * 1000)
             self.metrics.lag.set(max(s.lag_ms or 0 for s in self.status.values()) / 1000)
@@ -261,7 +276,7 @@ class Extractor:
         folders, messages = self.store.counts(mailbox)
         datum = {
             "mailbox": mailbox, "component": "Extractor", "state": status.state,
-            "initial_sync_percent": None, "folders": folders, "messages": messages,
+            "initial_sync_percent": status.percent, "folders": folders, "messages": messages,
             "last_change_time": status.last_change, "lag_ms": status.lag_ms,
             "last_error": status.last_error[:500] if status.last_error else None,
             "last_error_time": now_utc() if status.last_error else None,

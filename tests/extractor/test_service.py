@@ -111,3 +111,29 @@ def test_a_killed_extractor_loses_nothing_and_duplicates_nothing(
     assert sorted(m["subject"] for m in messages) == sorted(
         [f"m{n}" for n in range(20)] + ["late"])
     second.close()
+
+
+def test_initial_sync_progress_is_reported_for_the_admin_page(
+    sim: Simulator, smtp: str, make: Callable[[], Extractor], bus_settings: BusSettings
+) -> None:
+    """While a mailbox's initial sync runs, its status says InitialSync and how far it got."""
+    for n in range(1200):
+        sim.control.create_item(smtp, "inbox", subject=f"m{n}", new_mail=False)
+    extractor = make()
+    send(extractor.bus, bus_settings,
+         Codec().encode("ChangeEvent", change_event(smtp, "Resync")), mailbox=smtp)
+    until(extractor, lambda: extractor.status.get(smtp) is not None
+          and extractor.status[smtp].state == "Live")
+    codec, history = Codec(), []
+    topic = topic_specs(bus_settings)[Topic.STATUS].name
+    with extractor.bus.consumer(f"history-{uuid.uuid4().hex}", [topic]) as consumer:
+        consumer.seek_to_beginning()
+        while records := consumer.poll(max_records=1000, timeout_s=0.5):
+            history += [codec.decode(r.value).datum for r in records]
+    progress = [s["initial_sync_percent"] for s in history if s["state"] == "InitialSync"]
+    assert progress
+    assert progress == sorted(progress)
+    assert progress[-1] == 100.0
+    assert history[-1]["state"] == "Live"
+    assert history[-1]["messages"] == 1200
+    extractor.close()
