@@ -84,16 +84,23 @@ class Extraction:
         self.bus.close()
 
 
-def latest(bus: Bus, settings: BusSettings, topic: Topic) -> list[dict[str, Any]]:
-    codec, best = Codec(), dict[str | None, dict[str, Any]]()
+def history(bus: Bus, settings: BusSettings, topic: Topic) -> list[tuple[str | None, Any]]:
+    """Every (key, datum) a topic holds, in order; done after two empty polls in a row."""
+    codec, found = Codec(), list[tuple[str | None, Any]]()
     with bus.consumer(f"read-{uuid.uuid4().hex}", [topic_specs(settings)[topic].name]) as c:
         c.seek_to_beginning()
         idle = 0
         while idle < 2:
             records = c.poll(max_records=5000, timeout_s=0.5)
             idle = 0 if records else idle + 1
-            for r in records:
-                datum = codec.decode(r.value).datum
-                if r.key not in best or datum.get("version", 0) >= best[r.key].get("version", 0):
-                    best[r.key] = datum
+            found += [(r.key, codec.decode(r.value).datum) for r in records]
+    return found
+
+
+def latest(bus: Bus, settings: BusSettings, topic: Topic) -> list[dict[str, Any]]:
+    """The highest-version (else last) record per key on a topic."""
+    best: dict[str | None, dict[str, Any]] = {}
+    for key, datum in history(bus, settings, topic):
+        if key not in best or datum.get("version", 0) >= best[key].get("version", 0):
+            best[key] = datum
     return list(best.values())

@@ -18,7 +18,7 @@ from mfr.settings import BusSettings
 from mfr.topics import Topic, record_key, topic_specs
 from simulator import Simulator
 from tests.extractor.events import change_event
-from tests.extractor.harness import latest
+from tests.extractor.harness import history, latest
 
 
 @pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
@@ -124,16 +124,11 @@ def test_initial_sync_progress_is_reported_for_the_admin_page(
          Codec().encode("ChangeEvent", change_event(smtp, "Resync")), mailbox=smtp)
     until(extractor, lambda: extractor.status.get(smtp) is not None
           and extractor.status[smtp].state == "Live")
-    codec, history = Codec(), []
-    topic = topic_specs(bus_settings)[Topic.STATUS].name
-    with extractor.bus.consumer(f"history-{uuid.uuid4().hex}", [topic]) as consumer:
-        consumer.seek_to_beginning()
-        while records := consumer.poll(max_records=1000, timeout_s=0.5):
-            history += [codec.decode(r.value).datum for r in records]
-    progress = [s["initial_sync_percent"] for s in history if s["state"] == "InitialSync"]
+    statuses = [datum for _, datum in history(extractor.bus, bus_settings, Topic.STATUS)]
+    progress = [s["initial_sync_percent"] for s in statuses if s["state"] == "InitialSync"]
     assert progress
     assert progress == sorted(progress)
     assert progress[-1] == 100.0
-    assert history[-1]["state"] == "Live"
-    assert history[-1]["messages"] == 1200
+    assert statuses[-1]["state"] == "Live"
+    assert statuses[-1]["messages"] == 1200
     extractor.close()
