@@ -29,6 +29,9 @@ class IdKind(StrEnum):
     ITEM = "I"
 
 
+_KINDS = {ord(kind.value): kind for kind in IdKind}
+
+
 @dataclass(frozen=True, slots=True)
 class DecodedId:
     """The parts of a decoded item or folder id."""
@@ -68,9 +71,10 @@ def decode_id(text: str) -> DecodedId | None:
     if _crc(body) != check:
         return None
     magic, kind, mailbox_no, serial = _RECORD.unpack(body)
-    if magic != _MAGIC or chr(kind) not in ("F", "I"):
+    found = _KINDS.get(kind)
+    if magic != _MAGIC or found is None:
         return None
-    return DecodedId(IdKind(chr(kind)), mailbox_no, serial)
+    return DecodedId(found, mailbox_no, serial)
 
 
 def mint_change_key(kind: IdKind, serial: int, version: int) -> str:

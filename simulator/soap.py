@@ -186,4 +186,6 @@ def fault(error: EwsError) -> bytes:
 
 def ews_datetime(value: datetime) -> str:
     """A UTC timestamp the way EWS writes it: 2024-05-01T10:00:00Z."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
