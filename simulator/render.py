@@ -19,7 +19,6 @@ from simulator.shapes import ExtendedRequest, Shape
 from simulator.soap import T, ews_datetime, sub, t
 
 Writer = Callable[[list[str], Mailbox, Item], None]
-FolderWriter = Callable[[etree._Element, Mailbox, Folder], None]
 
 PR_SEARCH_KEY = 0x300B
 # Characters XML 1.0 cannot carry at all; a subject set through the control API may contain them.

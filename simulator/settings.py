@@ -60,7 +60,6 @@ class SimulatorSection(Section):
         default=False, description="check every response body against messages.xsd"
     )
     schema_dir: Path | None = Field(default=None, description="folder holding messages.xsd")
-    data_file: Path | None = Field(default=None, description="JSON snapshot loaded and saved")
     limits: Limits = Limits()
     population: Population = Population()
 
