@@ -217,3 +217,30 @@ def test_the_truth_comparison_notices_lost_duplicated_and_misplaced_messages(
     assert problems(truth, [*messages, {**messages[0], "message_key": "other"}], folders)
     moved = {**messages[0], "folder_key": sim.control.folder_id(smtp, "archive")}
     assert problems(truth, [moved, *messages[1:]], folders)
+
+
+def test_a_message_moved_into_a_non_mail_folder_is_kept_as_deleted(
+    sim: Simulator, ex: Extraction, smtp: str
+) -> None:
+    """Leaving the replicated folders is, for the user, like a delete: kept at its last folder."""
+    tasks = sim.control.create_folder(smtp, "msgfolderroot", "My Tasks", folder_class="IPF.Task")
+    inbox = sim.control.folder_id(smtp, "inbox")
+    item = sim.control.create_item(smtp, "inbox", subject="wandered")
+    ex.run()
+    sim.control.move_item(smtp, item, tasks)
+    ex.run(folders={inbox})
+    [state] = by_subject(ex, "wandered")
+    assert (state["deleted"], state["folder_key"], state["last_known_folder_key"]) == (
+        True, None, inbox)
+
+
+def test_a_message_whose_class_stops_being_mail_is_withdrawn(
+    sim: Simulator, ex: Extraction, smtp: str
+) -> None:
+    """An item that is no longer a mail message is withdrawn from view, like a Private one."""
+    item = sim.control.create_item(smtp, "inbox", subject="morphs")
+    ex.run()
+    sim.control.update_item(smtp, item, item_class="IPM.Schedule.Meeting.Request")
+    ex.run(folders={sim.control.folder_id(smtp, "inbox")})
+    [state] = [m for m in ex.messages() if m["withdrawn"]]
+    assert state["subject"] is None
