@@ -2,8 +2,11 @@
 
 The events say *when* and roughly *where*; sync says *what*. A Moved event also says which new id
 an old one became, which keeps a message's key even when Message-ID and search key are missing, and
-tells a soft delete (moved out of every replicated folder) from a vanishing. A Deleted event marks a
-hard delete. Anything unknown, and every Resync, asks for a full cycle: the safe reading.
+tells a soft delete (moved into the Recoverable Items dumpster, out of every replicated folder) from
+a vanishing. A Deleted event is no proof of a hard delete: subscribed to all folders, Exchange 2013
+and Online report soft deletes as Deleted events too (pull-notifications-for-ews-deletion-related-
+mailbox-events-in-exchange.md), so it gives no kind. Anything unknown, and every Resync, asks for a
+full cycle: the safe reading.
 """
 
 from __future__ import annotations
@@ -36,6 +39,4 @@ def request_for(event: dict[str, Any]) -> SyncRequest:
     old, new = event.get("old_id"), event.get("id")
     if kind == "Moved" and old and new:
         request.hints = Hints(moved_from={new: old}, soft_deleted={old})
-    elif kind == "Deleted" and new:
-        request.hints = Hints(hard_deleted={new})
     return request
