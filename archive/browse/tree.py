@@ -153,9 +153,9 @@ def _count_columns(t: Table) -> list[Any]:
 
 
 def _counts(conn: Connection, query: Select[Any], t: Table) -> Counts:
-    rows = conn.execute(
-        query.where(t.c.withdrawn == false()).group_by(t.c.last_known_folder_key)
-    )
+    # Withdrawn rows have no folder (their metadata is blanked): they fall in the None group,
+    # which no folder has, so no filter on ``withdrawn`` is needed (and the index covers it).
+    rows = conn.execute(query.group_by(t.c.last_known_folder_key))
     return {row[0]: (row[1], row[2] or 0, row[3] or 0) for row in rows}
 
 

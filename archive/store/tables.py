@@ -155,7 +155,8 @@ messages = Table(
     *_message_columns(),
     UniqueConstraint("mailbox_id", "message_key"),
     Index(None, "mailbox_id", "last_known_folder_key", "sort_time", "id"),
-    Index(None, "mailbox_id", "last_known_folder_key", "deleted", "sort_time", "id"),
+    # Also covers the per-folder counts (is_read last): an index-only scan, no table reads.
+    Index(None, "mailbox_id", "last_known_folder_key", "deleted", "sort_time", "id", "is_read"),
     Index(None, "mailbox_id", "sort_time", "id"),
 )
 

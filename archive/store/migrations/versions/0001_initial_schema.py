@@ -166,8 +166,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_messages_mailbox_id_last_known_folder_key_deleted_sort_time_id"),
-            ["mailbox_id", "last_known_folder_key", "deleted", "sort_time", "id"],
+            batch_op.f("ix_messages_mailbox_id_last_known_folder_key_deleted_sort_time_id_is_read"),
+            ["mailbox_id", "last_known_folder_key", "deleted", "sort_time", "id", "is_read"],
             unique=False,
         )
         batch_op.create_index(
@@ -331,7 +331,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_messages_mailbox_id_sort_time_id"))
         batch_op.drop_index(batch_op.f("ix_messages_mailbox_id_last_known_folder_key_sort_time_id"))
         batch_op.drop_index(
-            batch_op.f("ix_messages_mailbox_id_last_known_folder_key_deleted_sort_time_id")
+            batch_op.f("ix_messages_mailbox_id_last_known_folder_key_deleted_sort_time_id_is_read")
         )
 
     op.drop_table("messages")
