@@ -69,7 +69,11 @@ class EwsConnection:
         settings: ExchangeSettings,
         throttle: Throttle | None = None,
         policy: RetryPolicy | None = None,
+        hanging_connections: int = 0,
     ) -> None:
+        """``hanging_connections``: how many HTTP connections long-lived requests (streaming
+        notifications) may hold besides the ``max_concurrent_requests`` of ordinary calls; the
+        HTTP session pool is sized for both, so a hanging request never starves the others."""
         self.settings = settings
         self.throttle = throttle or Throttle(settings.max_concurrent_requests)
         self.policy = policy or RetryPolicy()
@@ -81,7 +85,7 @@ class EwsConnection:
                 auth_type=_AUTH[settings.auth],
                 version=version,
                 retry_policy=FailFast(),
-                max_connections=settings.max_concurrent_requests,
+                max_connections=settings.max_concurrent_requests + hanging_connections,
             )
             if settings.endpoint
             else None

@@ -55,6 +55,15 @@ class Throttle:
             self._wait_out_back_off(budget)
             yield
 
+    def wait_out_back_off(self, budget_name: str) -> None:
+        """Block until the budget may send again, without taking a request slot.
+
+        For requests that are not short calls (a hanging GetStreamingEvents holds its connection
+        for minutes and is limited by HangingConnectionLimit instead): they still wait out every
+        back-off, but must not starve the budget's concurrency slots.
+        """
+        self._wait_out_back_off(self._budget(budget_name))
+
     def _wait_out_back_off(self, budget: _Budget) -> None:
         while True:
             with budget.lock:

@@ -1,0 +1,38 @@
+"""The listener's Prometheus metrics, in a registry of its own (one per listener instance)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    """What /metrics reports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events = Counter("mfr_listener_events", "Change events written, by type", ["type"],
+                              registry=r)
+        self.subscriptions = Gauge("mfr_listener_subscriptions", "Mailboxes subscribed now",
+                                   registry=r)
+        self.connections = Gauge("mfr_listener_streaming_connections",
+                                 "Streaming connections open now", registry=r)
+        self.groups = Gauge("mfr_listener_affinity_groups", "Affinity groups (connections "
+                            "wanted)", registry=r)
+        self.reconnects = Counter("mfr_listener_reconnects", "Streaming connections reopened",
+                                  ["reason"], registry=r)
+        self.resyncs = Counter("mfr_listener_resyncs", "Resync events written", ["reason"],
+                               registry=r)
+        self.throttled = Counter("mfr_listener_throttled", "Requests Exchange throttled",
+                                 ["code"], registry=r)
+        self.ews_errors = Counter("mfr_listener_ews_errors", "EWS failures", ["code"],
+                                  registry=r)
+        self.push_requests = Counter("mfr_listener_push_requests", "Push notifications answered",
+                                     ["outcome"], registry=r)
+        self.produce_seconds = Histogram("mfr_listener_produce_seconds",
+                                         "Time to store a batch of change events on the bus",
+                                         ["result"], registry=r)
+
+    def flushed(self, seconds: float, records: int, ok: bool) -> None:
+        """Record one flush of the outbox."""
+        self.produce_seconds.labels("ok" if ok else "failed").observe(seconds)

@@ -1,0 +1,147 @@
+"""The listener: the selected mailboxes' subscriptions (streaming or push), the bus, and the
+periodic work (re-reading distribution groups, subscribing again what failed)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import structlog
+
+from listener.metrics import Metrics
+from listener.outbox import Outbox
+from listener.push import PushMode
+from listener.selection import Expand, MailboxSelection, exchangelib_expand
+from listener.settings import ListenerSettings
+from listener.status import StatusBoard
+from listener.streaming import StreamingMode
+from mfr.bus import Bus
+from mfr.codec import Codec
+from mfr.errors import MfrError
+from mfr.ews import EwsConnection
+from mfr.topics import Topic, topic_specs
+
+log = structlog.get_logger(__name__)
+
+TICK_S = 0.5
+
+
+class Mode(Protocol):
+    """What streaming and push modes both offer."""
+
+    def add(self, mailboxes: list[str], reason: str) -> None:
+        """Subscribe (and resync) mailboxes."""
+
+    def remove(self, mailboxes: list[str]) -> None:
+        """Unsubscribe mailboxes."""
+
+    def selected(self) -> set[str]:
+        """The mailboxes the mode is responsible for."""
+
+    def maintain(self) -> None:
+        """Periodic work: resubscribe what failed or went silent."""
+
+    def healthy(self) -> bool:
+        """Whether the subscriptions are being served."""
+
+    def stop(self) -> None:
+        """Stop every subscription's work."""
+
+
+class Listener:
+    """One listener process's work; ``start`` it, ``stop`` it."""
+
+    def __init__(
+        self,
+        settings: ListenerSettings,
+        bus: Bus,
+        connection: EwsConnection,
+        codec: Codec,
+        expand: Expand | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``clock`` times push subscriptions' silence (tests share the simulator's)."""
+        self.settings = settings.listener
+        self.bus = bus
+        self.bus_settings = settings.bus
+        self.connection = connection
+        self.metrics = Metrics()
+        self.board = StatusBoard()
+        self.outbox = Outbox(bus, settings.bus, codec, on_flush=self.metrics.flushed)
+        self.selection = MailboxSelection(
+            self.settings.mailboxes,
+            self.settings.distribution_groups,
+            expand or exchangelib_expand(connection),
+        )
+        self.mode: StreamingMode | PushMode
+        if self.settings.mode == "push":
+            self.mode = PushMode(self.settings, connection, self.outbox, self.board, self.metrics,
+                                 clock)
+        else:
+            self.mode = StreamingMode(self.settings, connection, self.outbox, self.board,
+                                      self.metrics)
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.started_error: str | None = None
+
+    def start(self) -> None:
+        """Check the bus, then subscribe everything in the background."""
+        changes = topic_specs(self.bus_settings)[Topic.CHANGES]
+        self.bus.ensure_topics([changes])
+        self.outbox.start()
+        self._thread = threading.Thread(target=self._run, name="listener", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            mailboxes = sorted(self.selection.current())
+            log.info("subscribing", mailboxes=len(mailboxes), mode=self.settings.mode)
+            self.mode.add(mailboxes, "listener started")
+            self.ready.set()
+            log.info("subscribed", subscribed=self.board.count_subscribed())
+            next_refresh = time.monotonic() + self.settings.groups_refresh_s
+            while not self._stop.wait(TICK_S):
+                self.mode.maintain()
+                if self.selection.has_groups and time.monotonic() >= next_refresh:
+                    self.refresh()
+                    next_refresh = time.monotonic() + self.settings.groups_refresh_s
+        except MfrError as exc:  # a bug or a bus gone for good: say so on /readyz
+            self.started_error = str(exc)
+            log.exception("listener stopped working")
+
+    def refresh(self) -> tuple[set[str], set[str]]:
+        """Read the selection again: subscribe who joined, unsubscribe who left."""
+        current = self.selection.current()
+        held = self.mode.selected()
+        joined, left = current - held, held - current
+        if left:
+            log.info("mailboxes left", count=len(left))
+            self.mode.remove(sorted(left))
+        if joined:
+            log.info("mailboxes joined", count=len(joined))
+            self.mode.add(sorted(joined), "mailbox joined")
+        return joined, left
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready: subscribed once, the bus stores what it is given, the subscriptions are served."""
+        detail: dict[str, Any] = {
+            "subscribed": self.board.count_subscribed(),
+            "mailboxes": len(self.board),
+            "bus": "ok" if self.outbox.healthy else self.outbox.last_error,
+        }
+        if self.started_error:
+            detail["error"] = self.started_error
+        ok = (self.ready.is_set() and self.outbox.healthy and self.mode.healthy()
+              and not self.started_error)
+        return ok, detail
+
+    def stop(self) -> None:
+        """Stop subscribing and reading, write what is queued, close the producer."""
+        self._stop.set()
+        self.mode.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.outbox.stop()

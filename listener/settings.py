@@ -1,0 +1,119 @@
+"""Settings of ``mfr listener``: which mailboxes, how to be notified, and the limits to respect."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import AnyHttpUrl, Field, model_validator
+
+from mfr.ews import ExchangeSettings
+from mfr.settings import MfrSettings, Section
+
+EVENT_TYPES = (
+    "CopiedEvent",
+    "CreatedEvent",
+    "DeletedEvent",
+    "ModifiedEvent",
+    "MovedEvent",
+    "NewMailEvent",
+)
+
+
+class StreamingSection(Section):
+    """Streaming notifications: hanging GetStreamingEvents connections, grouped by affinity."""
+
+    subscriptions_per_connection: int = Field(
+        default=200, ge=1, le=200, description="Exchange accepts at most 200 per connection"
+    )
+    hanging_connection_limit: int = Field(
+        default=10, ge=1, le=1000,
+        description="HangingConnectionLimit: open streaming connections per budget "
+        "(Exchange Online, 2016, 2019: 10; Exchange 2013: 3)",
+    )
+    hanging_budget: Literal["service_account", "anchor_mailbox"] = Field(
+        default="service_account",
+        description="whose budget a connection is charged to: all connections of the service "
+        "account together (safe everywhere), or each group's impersonated anchor mailbox "
+        "(Microsoft's advice for more connections than one account's limit)",
+    )
+    max_connections: int = Field(
+        default=100, ge=1, le=1000,
+        description="with hanging_budget = anchor_mailbox: cap on open connections (threads)",
+    )
+    connection_timeout_min: int = Field(
+        default=10, ge=1, le=30,
+        description="ConnectionTimeout asked for; the server then closes the connection "
+        "cleanly and the listener opens the next one at once (also when members changed)",
+    )
+    silence_timeout_s: float = Field(
+        default=150.0, gt=0,
+        description="no document (event or keep-alive) for this long: the connection is dead",
+    )
+    retry_after_s: float = Field(
+        default=2.0, gt=0, description="first pause before reopening a failed connection"
+    )
+
+
+class PushSection(Section):
+    """Push notifications: Exchange POSTs SendNotification to a callback URL of ours."""
+
+    callback_base_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="how Exchange reaches this listener, e.g. https://listener.contoso.com/push; "
+        "each subscription gets an unguessable path under it",
+    )
+    status_frequency_min: int = Field(
+        default=5, ge=1, le=1440, description="StatusFrequency: minutes between StatusEvents"
+    )
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="larger notification bodies are refused"
+    )
+    ack_timeout_s: float = Field(
+        default=20.0, gt=0,
+        description="how long a notification may wait for the bus before it is refused "
+        "(Exchange then delivers it again)",
+    )
+    check_every_s: float = Field(
+        default=15.0, gt=0, description="how often subscriptions are checked for silence"
+    )
+
+
+class ListenerSection(Section):
+    """What the listener subscribes to and how."""
+
+    mode: Literal["streaming", "push"] = "streaming"
+    mailboxes: list[str] = Field(default_factory=list, description="SMTP addresses")
+    distribution_groups: list[str] = Field(
+        default_factory=list, description="groups expanded (ExpandDL, nested too) and re-read"
+    )
+    groups_refresh_s: float = Field(
+        default=900.0, gt=0, description="how often distribution groups are read again"
+    )
+    event_types: list[str] = Field(default_factory=lambda: list(EVENT_TYPES), min_length=1)
+    subscribe_concurrency: int = Field(
+        default=8, ge=1, le=64, description="Subscribe calls in flight at once"
+    )
+    resubscribe_after_s: float = Field(
+        default=30.0, gt=0, description="pause before a failed mailbox is subscribed again"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8081, ge=0, le=65535,
+                      description="health, metrics, status and push callbacks")
+    streaming: StreamingSection = StreamingSection()
+    push: PushSection = PushSection()
+
+    @model_validator(mode="after")
+    def _push_needs_a_callback(self) -> Self:
+        if self.mode == "push" and self.push.callback_base_url is None:
+            raise ValueError("mode = push needs push.callback_base_url")
+        unknown = sorted(set(self.event_types) - set(EVENT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; known: {list(EVENT_TYPES)}")
+        return self
+
+
+class ListenerSettings(MfrSettings):
+    """Everything ``mfr listener`` needs."""
+
+    exchange: ExchangeSettings
+    listener: ListenerSection = ListenerSection()
