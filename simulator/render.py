@@ -178,6 +178,8 @@ _ITEM_EXTENDED: dict[int, tuple[str, Callable[[Mailbox, Item], str]]] = {
     0x0E08: ("Integer", lambda mb, i: str(i.size)),
     0x1035: ("String", lambda mb, i: i.internet_message_id),
     0x0E07: ("Integer", lambda mb, i: "1" if i.is_read else "0"),
+    # PR_FLAG_STATUS: 0 not flagged, 1 complete, 2 flagged (what clients read on every version)
+    0x1090: ("Integer", lambda mb, i: {"Complete": "1", "Flagged": "2"}.get(i.flag.value, "0")),
     0x0036: ("Integer", lambda mb, i: str(["Normal", "Personal", "Private", "Confidential"].index(
         i.sensitivity.value))),
 }  # fmt: skip

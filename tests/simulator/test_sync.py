@@ -127,17 +127,39 @@ def test_get_item_answers_the_search_key_extended_property(
         property_type = "Binary"
 
     item_id = sim.control.create_item(smtp, subject="keyed")
-    Message.register("search_key", SearchKey)
+    # exchangelib's field registry is process-wide: use a name no other code registers.
+    Message.register("sim_test_search_key", SearchKey)
     try:
         acc = account(smtp)
-        [before] = acc.fetch(ids=[(item_id, None)], only_fields=["subject", "search_key"])
+        fields = ["subject", "sim_test_search_key"]
+        [before] = acc.fetch(ids=[(item_id, None)], only_fields=fields)
         moved = sim.control.move_item(smtp, item_id, "archive")
-        [after] = acc.fetch(ids=[(moved, None)], only_fields=["search_key"])
+        [after] = acc.fetch(ids=[(moved, None)], only_fields=fields[1:])
     finally:
-        Message.deregister("search_key")
-    assert before.search_key
-    assert before.search_key == after.search_key
+        Message.deregister("sim_test_search_key")
+    assert before.sim_test_search_key
+    assert before.sim_test_search_key == after.sim_test_search_key
     assert moved != item_id
+
+
+def test_get_item_answers_the_flag_status_extended_property(
+    sim: Simulator, smtp: str, account: AccountFactory
+) -> None:
+    """GetItem returns PR_FLAG_STATUS (0x1090): 0 not flagged, 1 complete, 2 flagged."""
+
+    class FlagStatus(ExtendedProperty):  # type: ignore[misc]
+        property_tag = 0x1090
+        property_type = "Integer"
+
+    ids = [sim.control.create_item(smtp, subject=f, flag=f)
+           for f in ("NotFlagged", "Complete", "Flagged")]
+    Message.register("sim_test_flag_status", FlagStatus)
+    try:
+        items = account(smtp).fetch(ids=[(i, None) for i in ids],
+                                    only_fields=["sim_test_flag_status"])
+        assert [i.sim_test_flag_status for i in items] == [0, 1, 2]
+    finally:
+        Message.deregister("sim_test_flag_status")
 
 
 def test_find_item_pages(sim: Simulator, smtp: str, account: AccountFactory) -> None:
