@@ -16,10 +16,50 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from exchangelib.services import GetStreamingEvents, SubscribeToStreaming, Unsubscribe
+from exchangelib.errors import SessionPoolMinSizeReached
+from exchangelib.services import (
+    GetStreamingEvents,
+    SubscribeToPush,
+    SubscribeToStreaming,
+    Unsubscribe,
+)
 from exchangelib.util import MNS
 
 COOKIE = "X-BackEndOverrideCookie"
+
+
+class _KeepPool:
+    """A protocol that never shrinks its HTTP session pool.
+
+    On ErrorServerBusy and ErrorExceededConnectionCount exchangelib 5.6 shrinks the pool, and
+    ``Protocol.decrease_poolsize`` takes the pool lock and then, when no session is idle (hanging
+    connections hold theirs), asks ``increase_poolsize`` for one, which takes the same lock: the
+    thread deadlocks. Back-off is ``mfr.ews``'s job (FailFast), so shrinking is refused here and
+    exchangelib raises the server's error at once.
+    """
+
+    def __init__(self, protocol: Any) -> None:
+        self._protocol = protocol
+
+    def decrease_poolsize(self) -> None:
+        raise SessionPoolMinSizeReached("the listener keeps its session pool")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._protocol, name)
+
+
+class _Polite:
+    """Mixin: the service's protocol is wrapped in ``_KeepPool``."""
+
+    protocol: Any
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.protocol = _KeepPool(self.protocol)
+
+
+class PushSubscribe(_Polite, SubscribeToPush):  # type: ignore[misc]
+    """Subscribe (push, all folders), without exchangelib's pool shrinking."""
 
 
 @dataclass
@@ -30,7 +70,7 @@ class AffinityRoute:
     cookie: str | None = None
 
 
-class _Affine:
+class _Affine(_Polite):
     """Mixin for EWSAccountService subclasses: headers from, and cookie into, ``self.route``."""
 
     route: AffinityRoute

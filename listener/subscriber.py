@@ -6,9 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from exchangelib.services import SubscribeToPush
-
-from listener.affinity import AffinityRoute, GroupSubscribe, GroupUnsubscribe
+from listener.affinity import AffinityRoute, GroupSubscribe, GroupUnsubscribe, PushSubscribe
 from mfr.ews import EwsConnection, EwsError
 
 
@@ -61,7 +59,7 @@ class Subscriber:
         account = self.connection.account(mailbox)
 
         def subscribe() -> tuple[str, str]:
-            result: tuple[str, str] = SubscribeToPush(account=account).get(
+            result: tuple[str, str] = PushSubscribe(account=account).get(
                 folders=None,
                 event_types=self.event_types,
                 watermark=watermark,
