@@ -91,8 +91,16 @@ class Outbox:
         return batch.future
 
     def publish(self, events: Sequence[dict[str, Any]], timeout_s: float | None = None) -> None:
-        """Queue and wait until stored; raises ``BusError`` (or ``TimeoutError``) otherwise."""
-        self.submit(events).result(timeout=timeout_s)
+        """Queue and wait until stored; raises ``BusError`` (or ``TimeoutError``) otherwise.
+
+        After a timeout the batch is withdrawn if the worker has not taken it yet; if it has,
+        it may still be stored (a duplicate hint, recognisable by its own event ids)."""
+        future = self.submit(events)
+        try:
+            future.result(timeout=timeout_s)
+        except TimeoutError:
+            future.cancel()
+            raise
 
     def _run(self) -> None:
         while True:
@@ -115,6 +123,9 @@ class Outbox:
                 return
 
     def _write(self, batches: list[_Batch]) -> None:
+        batches = [b for b in batches if b.future.set_running_or_notify_cancel()]
+        if not batches:
+            return
         started = time.monotonic()
         count = sum(len(b.records) for b in batches)
         try:

@@ -90,6 +90,12 @@ class PushMode:
         """The callback URL of a subscription's path."""
         return f"{str(self.push.callback_base_url).rstrip('/')}/{token}"
 
+    def callback_path(self, mailbox: str) -> str | None:
+        """The path Exchange pushes the mailbox's notifications to (None when not subscribed)."""
+        with self._lock:
+            entry = self._by_mailbox.get(mailbox)
+        return None if entry is None else f"/push/{entry.token}"
+
     # --- subscriptions -----------------------------------------------------------------------
     def add(self, mailboxes: Iterable[str], reason: str) -> None:
         """Subscribe mailboxes (joined, or at start) and resync them."""

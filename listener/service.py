@@ -69,7 +69,8 @@ class Listener:
         self.connection = connection
         self.metrics = Metrics()
         self.board = StatusBoard()
-        self.outbox = Outbox(bus, settings.bus, codec, on_flush=self.metrics.flushed)
+        self.outbox = Outbox(bus, settings.bus, codec, on_flush=self.metrics.flushed,
+                             flush_timeout_s=self.settings.bus_flush_timeout_s)
         self.selection = MailboxSelection(
             self.settings.mailboxes,
             self.settings.distribution_groups,

@@ -96,6 +96,10 @@ class ListenerSection(Section):
     resubscribe_after_s: float = Field(
         default=30.0, gt=0, description="pause before a failed mailbox is subscribed again"
     )
+    bus_flush_timeout_s: float = Field(
+        default=30.0, gt=0, description="how long one write to the bus may take before it "
+        "counts as failed"
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8081, ge=0, le=65535,
                       description="health, metrics, status and push callbacks")
