@@ -1,7 +1,8 @@
 """``mfr``: one command, a subcommand per service.
 
 Each service package plugs in by defining ``command`` (a function with Typer-annotated parameters)
-in its ``cli`` module; a service not built yet answers plainly that it is not there.
+in its ``cli`` module; the single-machine modes are functions of ``pipeline.cli`` named after
+their subcommand. One not built yet answers plainly that it is not there.
 """
 
 from __future__ import annotations
@@ -74,8 +75,18 @@ def _register() -> None:
             app.command(name, help=f"{summary} (not built yet)")(_not_yet(name, issue))
             continue
         app.command(name, help=summary)(module.command)
+    try:
+        pipeline = importlib.import_module("pipeline.cli")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("pipeline", "pipeline.cli"):
+            raise
+        pipeline = None
     for name, (summary, issue) in LATER.items():
-        app.command(name, help=f"{summary} (not built yet)")(_not_yet(name, issue))
+        built = getattr(pipeline, name, None)
+        if built is None:
+            app.command(name, help=f"{summary} (not built yet)")(_not_yet(name, issue))
+        else:
+            app.command(name, help=summary)(built)
 
 
 def main() -> None:

@@ -1,0 +1,87 @@
+"""The single-machine commands: ``mfr replay`` and ``mfr run``.
+
+``mfr/cli.py`` registers ``demo``, ``run`` and ``replay`` from here, when defined.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from mfr.logs import configure_logging
+from pipeline.archive_side import sqlalchemy_url
+from pipeline.replay import ReplayOptions
+from pipeline.replay import replay as run_replay
+from pipeline.settings import ReplaySettings
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML config file", envvar="MFR_CONFIG")
+]
+
+def replay(
+    database: Annotated[
+        str,
+        typer.Option(
+            "--database", "-d",
+            help="archive database to build: a SQLite file path or a SQLAlchemy URL "
+            "(postgresql+psycopg://user:pw@host/db)",
+        ),
+    ],
+    config: ConfigOption = None,
+    force: Annotated[
+        bool, typer.Option(help="apply onto a database that already holds archive data")
+    ] = False,
+    idle_seconds: Annotated[
+        float, typer.Option(min=0.1, help="the topics are drained once nothing came for this long")
+    ] = 5.0,
+    first_record_seconds: Annotated[
+        float, typer.Option(min=0.1, help="how long to wait for the very first record")
+    ] = 30.0,
+    dead_letter: Annotated[
+        bool, typer.Option(help="also write the records the archive refuses to dead-letters")
+    ] = False,
+    json_logs: Annotated[bool, typer.Option(help="log JSON lines")] = False,
+) -> None:
+    """Rebuild an archive database from the topics, from the beginning, and report what was
+    applied. Reads [bus], [archive] and [publisher] of the config file."""
+    configure_logging(json=json_logs, level="WARNING")
+    settings = ReplaySettings.load(config)
+    options = ReplayOptions(
+        target_url=sqlalchemy_url(database),
+        force=force,
+        idle_s=idle_seconds,
+        first_s=first_record_seconds,
+        dead_letter=dead_letter,
+    )
+    stop = threading.Event()
+    with stopped_by_signals(stop):
+        report = run_replay(settings, options, stop)
+    for line in report.lines():
+        typer.echo(line)
+    if not report.complete:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def stopped_by_signals(stop: threading.Event) -> Iterator[None]:
+    """Within, SIGINT and SIGTERM set ``stop`` (the work then ends cleanly) instead of killing."""
+    previous = {s: signal.signal(s, _setter(stop)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _setter(stop: threading.Event) -> Callable[[int, FrameType | None], None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    return handler

@@ -1,0 +1,76 @@
+"""HTTP apps served in background threads of one process, next to the main thread's server.
+
+uvicorn listens for signals only on the main thread, so servers here never touch signal
+handling: whoever owns the main thread decides when they stop. The socket is bound before the
+thread starts, so port 0 picks a free port without a race and ``port`` is known at once.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Self
+
+import uvicorn
+from fastapi import FastAPI
+
+from pipeline.errors import PipelineError
+
+
+class BackgroundServer:
+    """``app`` served by uvicorn on ``host``:``port`` (0: any free port) in a daemon thread."""
+
+    def __init__(self, app: FastAPI, host: str, port: int, name: str) -> None:
+        self.name = name
+        self._socket = socket.socket(
+            socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM
+        )
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._socket.bind((host, port))
+        except OSError as exc:
+            self._socket.close()
+            raise PipelineError(f"{name} cannot listen on {host}:{port}: {exc.strerror}") from exc
+        self.host = host
+        self.port = int(self._socket.getsockname()[1])
+        config = uvicorn.Config(app, log_level="warning", lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name=name, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        """Base URL (loopback when listening on every address)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Serve; returns once the server has started (its lifespan ran)."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise PipelineError(f"{self.name} did not start on port {self.port}")
+            time.sleep(0.02)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Finish open requests, run the app's shutdown, release the port."""
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+        self._socket.close()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
