@@ -1,4 +1,4 @@
-"""The single-machine commands: ``mfr replay`` and ``mfr run``.
+"""The single-machine commands: ``mfr run`` and ``mfr replay``.
 
 ``mfr/cli.py`` registers ``demo``, ``run`` and ``replay`` from here, when defined.
 """
@@ -19,7 +19,8 @@ from mfr.logs import configure_logging
 from pipeline.archive_side import sqlalchemy_url
 from pipeline.replay import ReplayOptions
 from pipeline.replay import replay as run_replay
-from pipeline.settings import ReplaySettings
+from pipeline.run import run as run_all
+from pipeline.settings import ReplaySettings, RunSettings
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML config file", envvar="MFR_CONFIG")
@@ -85,3 +86,16 @@ def _setter(stop: threading.Event) -> Callable[[int, FrameType | None], None]:
         stop.set()
 
     return handler
+
+
+def run(
+    config: ConfigOption = None,
+    json_logs: Annotated[bool, typer.Option(help="log JSON lines")] = False,
+) -> None:
+    """Run the listener, extractor, publisher and archive in this one process (single-machine
+    production) until SIGTERM or Ctrl-C. Every section of the config file applies."""
+    configure_logging(json=json_logs)
+    settings = RunSettings.load(config)
+    stop = threading.Event()
+    with stopped_by_signals(stop):
+        run_all(settings, stop)
