@@ -9,7 +9,11 @@ COPY extractor extractor
 COPY publisher publisher
 COPY archive archive
 COPY simulator simulator
-RUN pip install --no-cache-dir . && useradd --system --home /app mfr
+COPY pipeline pipeline
+# /var/lib/mfr: the embedded bus, the extractor's state cache, a SQLite archive (a volume).
+RUN pip install --no-cache-dir . && useradd --system --home /app mfr \
+    && mkdir -p /var/lib/mfr && chown mfr /var/lib/mfr
 USER mfr
+WORKDIR /var/lib/mfr
 ENTRYPOINT []
 CMD ["mfr", "--help"]
