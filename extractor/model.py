@@ -120,6 +120,11 @@ class MessageState:
             "observed_time": observed,
         }
 
+    @property
+    def key(self) -> str:
+        """The record key's entity part."""
+        return self.message_key
+
     def evolve(self, **changes: Any) -> MessageState:
         """A copy with some fields changed."""
         return replace(self, **changes)
@@ -155,6 +160,11 @@ class FolderState:
     deleted: bool = False
     deleted_time: datetime | None = None
     gone: bool = False  # no longer in Exchange at all (not only in Deleted Items)
+
+    @property
+    def key(self) -> str:
+        """The record key's entity part."""
+        return self.folder_key
 
     def datum(self, version: int, observed: datetime) -> dict[str, Any]:
         """The Avro datum of this state."""

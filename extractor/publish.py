@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from extractor.hierarchy import FolderTree
 from extractor.model import FolderState, MessageState
@@ -18,6 +18,8 @@ from extractor.store import StateStore
 from mfr.bus import Producer
 from mfr.codec import Codec
 from mfr.topics import Topic, checkpoint_key, record_key
+
+S = TypeVar("S", FolderState, MessageState)
 
 
 def now_utc() -> datetime:
@@ -52,25 +54,25 @@ class StatePublisher:
     ) -> None:
         """Publish new folder and message states (and remember the tree), durably."""
         observed = now_utc()
-        folder_versions = self._store.versions(mailbox, "folders", [f.folder_key for f in folders])
-        message_versions = self._store.versions(
-            mailbox, "messages", [m.message_key for m in messages])
-        folder_rows = []
-        for folder in folders:
-            version = next_version(folder_versions.get(folder.folder_key))
-            record = self._codec.encode("FolderState", folder.datum(version, observed))
-            self._producer.produce(self._topics[Topic.FOLDERS],
-                                   record_key(mailbox, folder.folder_key), record)
-            folder_rows.append((folder, version, record))
-        message_rows = []
-        for message in messages:
-            version = next_version(message_versions.get(message.message_key))
-            record = self._codec.encode("MessageState", message.datum(version, observed))
-            self._producer.produce(self._topics[Topic.MESSAGES],
-                                   record_key(mailbox, message.message_key), record)
-            message_rows.append((message, version, record))
+        folder_rows = self._produce(mailbox, Topic.FOLDERS, folders, observed)
+        message_rows = self._produce(mailbox, Topic.MESSAGES, messages, observed)
         self._producer.flush()
         self._store.save(mailbox, message_rows, folder_rows, tree)
+
+    def _produce(
+        self, mailbox: str, topic: Topic, states: Sequence[S], observed: datetime
+    ) -> list[tuple[S, int, bytes]]:
+        """Version, encode and produce states of one kind; return what the store remembers."""
+        table, schema = ("folders", "FolderState") if topic is Topic.FOLDERS else (
+            "messages", "MessageState")
+        versions = self._store.versions(mailbox, table, [s.key for s in states])
+        rows = []
+        for state in states:
+            version = next_version(versions.get(state.key))
+            record = self._codec.encode(schema, state.datum(version, observed))
+            self._producer.produce(self._topics[topic], record_key(mailbox, state.key), record)
+            rows.append((state, version, record))
+        return rows
 
     def checkpoint(self, datum: dict[str, Any]) -> None:
         """Publish a checkpoint durably (after the states it covers)."""
