@@ -91,6 +91,8 @@ class GroupConnection:
             return Outcome("stopped")
         mode.metrics.connections.inc()
         try:
+            if mode.stopping.is_set():
+                return Outcome("stopped")
             return self._read(snapshot)
         finally:
             mode.slots.release(key)
@@ -105,6 +107,8 @@ class GroupConnection:
             account = mode.connection.account(snapshot.route.anchor)
             service = GroupStream(snapshot.route, streaming.silence_timeout_s, account=account)
             self._service = service
+            if mode.stopping.is_set():  # stop() may have looked for connections to cut already
+                return Outcome("stopped")
             for notification in service.call(
                 list(snapshot.mailbox_of), streaming.connection_timeout_min
             ):

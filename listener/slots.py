@@ -41,7 +41,7 @@ class HangingSlots:
         with self._cond:
             self._waiting.append((key, ticket))
             try:
-                while not self._first_eligible(ticket):
+                while not self._first_eligible(ticket) or stop.is_set():
                     if stop.is_set():
                         return False
                     self._cond.wait(poll_s)

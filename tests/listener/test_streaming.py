@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import Counter
 
 from mfr.settings import BusSettings
@@ -84,3 +85,34 @@ def test_a_thousand_mailboxes_use_the_fewest_connections_within_the_limit(
     for event in changes.events:
         if event["event_type"] == "NewMail":
             assert item_ids[event["mailbox"]] == event["id"]
+
+
+def test_more_groups_than_slots_take_turns_within_the_limit(
+    sim: Simulator, make_listener: Make, embedded_bus: BusSettings
+) -> None:
+    """With more affinity groups than hanging connections allowed, no more than the limit is
+    ever open; the groups take turns at ConnectionTimeout and every change still arrives."""
+    mailboxes = new_mailboxes(sim, 16)
+    harness = make_listener(embedded_bus, mailboxes=mailboxes,
+                            streaming={"hanging_connection_limit": 3,
+                                       "subscriptions_per_connection": 2})
+    mode = harness.listener.mode
+    groups = mode.groups  # type: ignore[union-attr]
+    assert len(groups.names()) >= 8
+    anchors = [groups.snapshot(n).route.anchor for n in groups.names()]  # type: ignore[union-attr]
+    stop, peak = threading.Event(), [0]
+    sampler = threading.Thread(target=_sample_open_streams, args=(sim, anchors, stop, peak))
+    sampler.start()
+    try:
+        item_ids = {sim.control.create_item(m, subject="in turn") for m in mailboxes}
+        changes = harness.changes
+        deadline = time.monotonic() + 60
+        while not {e["id"] for e in changes.read()} >= item_ids:
+            assert time.monotonic() < deadline, "not every change arrived"
+            sim.clock.advance(61)  # ConnectionTimeout: open connections close, waiters go next
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        sampler.join()
+    assert 0 < peak[0] <= 3
+    assert mode.slots.peak_total <= 3  # type: ignore[union-attr]
