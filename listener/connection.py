@@ -149,7 +149,7 @@ class GroupConnection:
             return
         try:
             batch = change_events(mailbox, "Streaming", notification)
-        except Exception:
+        except Exception:  # a notification we cannot read must not stop the others
             log.exception("notification not understood; resyncing the mailbox", mailbox=mailbox)
             self.mode.resync([mailbox], "notification not understood")
             return

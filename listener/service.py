@@ -19,7 +19,6 @@ from listener.status import StatusBoard
 from listener.streaming import StreamingMode
 from mfr.bus import Bus
 from mfr.codec import Codec
-from mfr.errors import MfrError
 from mfr.ews import EwsConnection
 from mfr.topics import Topic, topic_specs
 
@@ -109,8 +108,8 @@ class Listener:
                 if self.selection.has_groups and time.monotonic() >= next_refresh:
                     self.refresh()
                     next_refresh = time.monotonic() + self.settings.groups_refresh_s
-        except MfrError as exc:  # a bug or a bus gone for good: say so on /readyz
-            self.started_error = str(exc)
+        except Exception as exc:  # whatever stops this loop must show on /readyz
+            self.started_error = f"{type(exc).__name__}: {exc}"
             log.exception("listener stopped working")
 
     def refresh(self) -> tuple[set[str], set[str]]:
