@@ -17,6 +17,8 @@ import typer
 
 from mfr.logs import configure_logging
 from pipeline.archive_side import sqlalchemy_url
+from pipeline.demo import DemoOptions
+from pipeline.demo import demo as run_demo
 from pipeline.replay import ReplayOptions
 from pipeline.replay import replay as run_replay
 from pipeline.run import run as run_all
@@ -99,3 +101,23 @@ def run(
     stop = threading.Event()
     with stopped_by_signals(stop):
         run_all(settings, stop)
+
+
+def demo(
+    mailboxes: Annotated[int, typer.Option(min=1, max=50, help="simulated mailboxes")] = 3,
+    messages: Annotated[int, typer.Option(min=0, help="messages in each mailbox")] = 300,
+    seed: Annotated[int, typer.Option(help="seed of the generated mailboxes and activity")] = 7,
+    rate: Annotated[float, typer.Option(min=0, help="live changes per second")] = 0.5,
+    port: Annotated[int, typer.Option(help="the archive's port (another if taken)")] = 8080,
+    kafka: Annotated[str | None, typer.Option(help="Kafka bootstrap servers (default: the "
+                                                   "embedded bus)")] = None,
+    json_logs: Annotated[bool, typer.Option(help="log JSON lines")] = False,
+) -> None:
+    """Run the whole pipeline on this machine against a simulated Exchange, with live activity,
+    and show the archive's address and credentials. Ctrl-C stops it."""
+    configure_logging(json=json_logs, level="WARNING")
+    stop = threading.Event()
+    options = DemoOptions(mailboxes=mailboxes, messages=messages, seed=seed, rate=rate,
+                          port=port, kafka=kafka)
+    with stopped_by_signals(stop):
+        run_demo(options, stop)
