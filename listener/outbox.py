@@ -102,6 +102,23 @@ class Outbox:
             future.cancel()
             raise
 
+    def publish_until_stored(self, events: Sequence[dict[str, Any]],
+                             stop: threading.Event) -> bool:
+        """Write events, trying again (with growing pauses) until the bus stores them or ``stop``
+        is set; for events nobody can be asked to send again. Whether they were stored."""
+        pause = 0.5
+        while True:
+            try:
+                self.publish(events, timeout_s=120)
+                return True
+            except (BusError, TimeoutError) as exc:
+                log.warning("bus refused change events; trying again", error=str(exc) or "timeout",
+                            records=len(events))
+            if stop.wait(pause):
+                log.error("stopped with change events unstored", records=len(events))
+                return False
+            pause = min(30.0, pause * 2)
+
     def _run(self) -> None:
         while True:
             first = self._queue.get()

@@ -85,6 +85,7 @@ class PushMode:
         self._pool = ThreadPoolExecutor(settings.subscribe_concurrency,
                                         thread_name_prefix="listener-push-subscribe")
         self._parser: SendNotification | None = None
+        self._stopping = threading.Event()
 
     def url_for(self, token: str) -> str:
         """The callback URL of a subscription's path."""
@@ -198,17 +199,13 @@ class PushMode:
     def _resync(self, mailboxes: list[str], reason: str) -> None:
         if not mailboxes:
             return
-        pause = 0.5
-        while True:
-            try:
-                self.outbox.publish([resync_event(m, reason) for m in mailboxes], timeout_s=120)
-                break
-            except (BusError, TimeoutError) as exc:
-                log.warning("resync events not stored; trying again", error=str(exc))
-                time.sleep(pause)
-                pause = min(30.0, pause * 2)
-        self.metrics.resyncs.labels(reason).inc(len(mailboxes))
-        self.metrics.events.labels("Resync").inc(len(mailboxes))
+        events = [resync_event(m, reason) for m in mailboxes]
+        if self.outbox.publish_until_stored(events, self._stopping):
+            self.metrics.resyncs.labels(reason).inc(len(mailboxes))
+            self.metrics.events.labels("Resync").inc(len(mailboxes))
+            now = now_utc()
+            for mailbox in mailboxes:
+                self.board.update(mailbox, last_resync=now)
 
     # --- deliveries --------------------------------------------------------------------------
     def _results(self) -> SendNotification:
@@ -261,4 +258,5 @@ class PushMode:
 
     def stop(self) -> None:
         """Stop subscribing."""
+        self._stopping.set()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -24,7 +24,6 @@ from listener.settings import ListenerSection
 from listener.slots import HangingSlots
 from listener.status import StatusBoard
 from listener.subscriber import Subscriber
-from mfr.errors import BusError
 from mfr.ews import EwsConnection, EwsError
 from mfr.ews.errors import EwsThrottledError
 
@@ -159,23 +158,11 @@ class StreamingMode:
             self.board.update(mailbox, last_resync=now)
 
     def publish(self, events: list[dict[str, Any]]) -> None:
-        """Write events, trying until the bus has stored them (streaming cannot refuse events:
-        the server has moved on); the connection waits meanwhile."""
-        pause = 0.5
-        while True:
-            try:
-                self.outbox.publish(events, timeout_s=120)
-            except (BusError, TimeoutError) as exc:
-                log.warning("bus refused change events; trying again", error=str(exc),
-                            records=len(events))
-                if self.stopping.wait(pause):
-                    log.error("stopped with change events unstored", records=len(events))
-                    return
-                pause = min(30.0, pause * 2)
-                continue
+        """Write events until the bus has stored them (streaming cannot refuse events: the server
+        has moved on); the connection waits meanwhile."""
+        if self.outbox.publish_until_stored(events, self.stopping):
             for event in events:
                 self.metrics.events.labels(event["event_type"]).inc()
-            return
 
     # --- connections -------------------------------------------------------------------------
     def slot_key(self, snapshot: Snapshot) -> str:
