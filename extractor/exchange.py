@@ -144,13 +144,15 @@ class MailboxReader:
     def items(self, item_ids: Sequence[str]) -> dict[str, ItemSnapshot]:
         """Metadata of the items that still exist, by id, fetched in batches."""
         found: dict[str, ItemSnapshot] = {}
+        # Outside the calls: account() may itself need a request slot, and a call holds one.
+        account = self._connection.account(self.mailbox) if item_ids else None
         for start in range(0, len(item_ids), self._batch_size):
             batch = list(item_ids[start:start + self._batch_size])
-            found.update(self._call("GetItem", lambda b=batch: self._fetch(b)))
+            found.update(self._call("GetItem", lambda b=batch: self._fetch(account, b)))
         return found
 
-    def _fetch(self, batch: Iterable[str]) -> dict[str, ItemSnapshot]:
-        account = self._connection.account(self.mailbox)
+    @staticmethod
+    def _fetch(account: Any, batch: Iterable[str]) -> dict[str, ItemSnapshot]:
         results = account.fetch(ids=[(i, None) for i in batch], only_fields=list(ITEM_FIELDS))
         # Items gone since the sync (moved again, deleted) come back as errors: the next
         # cycle's sync reports what became of them.

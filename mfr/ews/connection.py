@@ -23,6 +23,7 @@ from exchangelib import (
     OAuth2Credentials,
     Version,
 )
+from exchangelib.errors import SessionPoolMinSizeReached
 from exchangelib.protocol import FailFast
 from exchangelib.version import EXCHANGE_2013, EXCHANGE_2016, EXCHANGE_2019, EXCHANGE_O365
 from pydantic import SecretStr
@@ -59,6 +60,19 @@ def _secret(value: SecretStr | None, name: str) -> str:
     if value is None:
         raise ConfigError(f"exchange.{name} is not set")
     return value.get_secret_value()
+
+
+def _refuse_to_shrink() -> None:
+    raise SessionPoolMinSizeReached("mfr.ews keeps the session pool; it does the back-off")
+
+
+def keep_pool(protocol: Any) -> None:
+    """Stop exchangelib from shrinking ``protocol``'s HTTP session pool after ErrorServerBusy or
+    ErrorExceededConnectionCount. exchangelib 5.6 shrinks it under a lock that it then takes
+    again when no session is idle, and the thread hangs for good; backing off is the Throttle's
+    job anyway. exchangelib treats the refusal as "already at the minimum" and raises the
+    server's error, which the retry policy handles."""
+    protocol.decrease_poolsize = _refuse_to_shrink
 
 
 class EwsConnection:
@@ -106,18 +120,21 @@ class EwsConnection:
 
     def _open(self, mailbox: str) -> Account:
         if self._config is not None:
-            return Account(
+            account = Account(
                 primary_smtp_address=mailbox,
                 config=self._config,
                 autodiscover=False,
                 access_type=IMPERSONATION,
             )
-        return Account(
-            primary_smtp_address=mailbox,
-            credentials=_credentials(self.settings),
-            autodiscover=True,
-            access_type=IMPERSONATION,
-        )
+        else:
+            account = Account(
+                primary_smtp_address=mailbox,
+                credentials=_credentials(self.settings),
+                autodiscover=True,
+                access_type=IMPERSONATION,
+            )
+        keep_pool(account.protocol)
+        return account
 
     def budget(self, mailbox: str) -> str:
         """The throttling budget requests for ``mailbox`` are charged to."""
@@ -132,7 +149,11 @@ class EwsConnection:
         operation: Callable[[], T],
         on_retry: Callable[[EwsError, int], None] | None = None,
     ) -> T:
-        """Run a blocking EWS operation for ``mailbox`` politely; see ``mfr.ews.retry.call``."""
+        """Run a blocking EWS operation for ``mailbox`` politely; see ``mfr.ews.retry.call``.
+
+        Get the account (``account()``) before, not inside ``operation``: opening one may itself
+        need a request slot, and this call already holds one, so with every slot busy it would
+        wait for itself."""
         return call(
             operation,
             doing=doing,

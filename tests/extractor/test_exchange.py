@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+from exchangelib.errors import SessionPoolMinSizeReached
+
 from extractor.cycle import ChangeKind
 from extractor.exchange import MailboxReader
 from mfr.ews import EwsConnection
@@ -52,3 +55,12 @@ def test_item_pages_and_metadata_come_back_with_the_search_key(
     assert snapshot.internet_message_id
     assert snapshot.datetime_received == received
     assert snapshot.parent_folder_id == inbox
+
+
+def test_accounts_never_let_exchangelib_shrink_its_session_pool(
+    smtp: str, connection: EwsConnection
+) -> None:
+    """exchangelib 5.6 can deadlock shrinking its pool after ErrorServerBusy; ours refuses."""
+    protocol = connection.account(smtp).protocol
+    with pytest.raises(SessionPoolMinSizeReached):
+        protocol.decrease_poolsize()
