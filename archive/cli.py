@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,12 +22,11 @@ from archive.retention import purge
 from archive.settings import ArchiveConfig
 from archive.store.engine import migrate, open_engine
 from archive.web.app import create_app
+from mfr.options import ConfigOption
 
 
 def command(
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML config file", envvar="MFR_CONFIG")
-    ] = None,
+    config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
     add_user_name: Annotated[

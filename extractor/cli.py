@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,13 +14,12 @@ from mfr.bus import open_bus
 from mfr.codec import Codec
 from mfr.ews import EwsConnection
 from mfr.logs import configure_logging
+from mfr.options import ConfigOption
 from mfr.serve import serve
 
 
 def command(
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML config file", envvar="MFR_CONFIG")
-    ] = None,
+    config: ConfigOption = None,
     json_logs: Annotated[bool, typer.Option(help="log JSON lines")] = False,
 ) -> None:
     """Consume change events, sync mailboxes from Exchange, publish their state."""

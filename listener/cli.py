@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,6 +13,7 @@ from mfr.bus import open_bus
 from mfr.codec import Codec
 from mfr.ews import EwsConnection
 from mfr.logs import configure_logging
+from mfr.options import ConfigOption
 from mfr.serve import serve
 
 
@@ -29,9 +29,7 @@ def connection_for(settings: ListenerSettings) -> EwsConnection:
 
 
 def command(
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML config file", envvar="MFR_CONFIG")
-    ] = None,
+    config: ConfigOption = None,
     json_logs: Annotated[bool, typer.Option(help="log JSON lines")] = False,
 ) -> None:
     """Subscribe to the selected mailboxes (streaming or push); write change events."""

@@ -9,17 +9,11 @@ from __future__ import annotations
 
 from lxml import etree
 
+from mfr.xml import HARDENED_PARSER
+
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 XML_MEDIA_TYPE = "text/xml; charset=utf-8"
 
-_PARSER = etree.XMLParser(
-    resolve_entities=False,
-    no_network=True,
-    load_dtd=False,
-    dtd_validation=False,
-    huge_tree=False,
-    remove_pis=True,
-)
 
 
 class BadNotificationError(ValueError):
@@ -36,7 +30,7 @@ def check_envelope(body: bytes) -> None:
     if not body.strip():
         raise BadNotificationError("empty body")
     try:
-        root = etree.fromstring(body, parser=_PARSER)
+        root = etree.fromstring(body, parser=HARDENED_PARSER)
     except etree.XMLSyntaxError as exc:
         raise BadNotificationError(f"malformed XML: {exc.msg}") from exc
     info = root.getroottree().docinfo

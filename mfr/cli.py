@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from mfr.bus import open_bus
 from mfr.errors import MfrError
+from mfr.options import ConfigOption
 from mfr.settings import MfrSettings
 from mfr.topics import topic_specs
 
@@ -38,9 +37,6 @@ LATER = {
     "replay": ("Rebuild an archive database from the topics.", 7),
 }
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML config file", envvar="MFR_CONFIG")
-]
 topics_app = typer.Typer(help="The bus's topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 

@@ -9,13 +9,13 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
 import typer
 
 from mfr.logs import configure_logging
+from mfr.options import ConfigOption
 from pipeline.archive_side import sqlalchemy_url
 from pipeline.demo import DemoOptions
 from pipeline.demo import demo as run_demo
@@ -24,9 +24,6 @@ from pipeline.replay import replay as run_replay
 from pipeline.run import run as run_all
 from pipeline.settings import ReplaySettings, RunSettings
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML config file", envvar="MFR_CONFIG")
-]
 
 def replay(
     database: Annotated[

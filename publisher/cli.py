@@ -5,15 +5,13 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from types import FrameType
-from typing import Annotated
 
 import structlog
-import typer
 
 from mfr.bus import open_bus
 from mfr.errors import ConfigError
+from mfr.options import ConfigOption
 from mfr.topics import topic_name, topic_specs
 from publisher.client import ArchiveClient
 from publisher.metrics import HealthServer, PublisherMetrics
@@ -24,9 +22,7 @@ log = structlog.get_logger("publisher")
 
 
 def command(
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML config file", envvar="MFR_CONFIG")
-    ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Consume folder, message and status records and submit them to the archive in batches."""
     settings = PublisherConfig.load(config)

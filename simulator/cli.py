@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from mfr.options import ConfigOption
 from simulator.activity import Activity
 from simulator.generator import populate
 from simulator.server import Simulator
@@ -21,9 +21,7 @@ def command(
     port: Annotated[int | None, typer.Option(help="TCP port (0: any free port)")] = None,
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     activity: Annotated[float | None, typer.Option(help="live changes per second")] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML config file", envvar="MFR_CONFIG")
-    ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Run an EWS server over simulated mailboxes until interrupted."""
     base = SimulatorSettings.load(config).simulator

@@ -17,6 +17,7 @@ import httpx
 import structlog
 from lxml import etree
 
+from mfr.xml import HARDENED_PARSER
 from simulator.endpoint import Endpoint
 from simulator.events import Event
 from simulator.notifications import MAX_EVENTS_PER_NOTIFICATION, render
@@ -24,7 +25,6 @@ from simulator.soap import M, envelope, m, sub
 from simulator.subscriptions import Kind, Subscription
 
 log = structlog.get_logger(__name__)
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +156,7 @@ _T = "http://schemas.microsoft.com/exchange/services/2006/types"
 def _status(content: bytes) -> str:
     """The SubscriptionStatus in a listener's answer ("failed" when there is none)."""
     try:
-        root = etree.fromstring(content, parser=_PARSER)
+        root = etree.fromstring(content, parser=HARDENED_PARSER)
     except etree.XMLSyntaxError:
         return "failed"
     found = root.find(f".//{{{M}}}SubscriptionStatus")

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
+from mfr.xml import HARDENED_PARSER
 from simulator.errors import BadRequestError, EwsError
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -20,15 +21,6 @@ E = "http://schemas.microsoft.com/exchange/services/2006/errors"
 NSMAP = {"s": SOAP}
 BODY_NSMAP = {"m": M, "t": T}
 
-_PARSER = etree.XMLParser(
-    resolve_entities=False,
-    no_network=True,
-    huge_tree=False,
-    load_dtd=False,
-    dtd_validation=False,
-    remove_pis=True,
-    collect_ids=False,
-)
 
 # Messages Exchange words its faults with (the text is informational; the code is what counts).
 FAULT_TEXT = {
@@ -87,7 +79,7 @@ def text_of(element: etree._Element, name: str) -> str | None:
 def parse_request(raw: bytes) -> SoapRequest:
     """Parse a request body; malformed or non-SOAP input raises BadRequestError."""
     try:
-        tree = etree.fromstring(raw, parser=_PARSER).getroottree()
+        tree = etree.fromstring(raw, parser=HARDENED_PARSER).getroottree()
     except etree.XMLSyntaxError as exc:
         raise BadRequestError(f"malformed XML: {exc}") from exc
     if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
