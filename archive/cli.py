@@ -15,7 +15,6 @@ import sys
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from archive.accounts import add_token, add_user, set_password
 from archive.retention import purge
@@ -23,6 +22,7 @@ from archive.settings import ArchiveConfig
 from archive.store.engine import migrate, open_engine
 from archive.web.app import create_app
 from mfr.options import ConfigOption
+from mfr.serve import serve
 
 
 def command(
@@ -62,12 +62,9 @@ def command(
     elif purge_now:
         typer.echo(f"purged: {vars(purge(engine, settings.retention_days))}")
     else:
-        uvicorn.run(
-            create_app(settings, engine),
-            host=host or settings.host,
-            port=settings.port if port is None else port,
-            proxy_headers=True,
-        )
+        serve(create_app(settings, engine), host or settings.host,
+              settings.port if port is None else port, log_level="info")
+        engine.dispose()
 
 
 def _password() -> str:

@@ -2,11 +2,12 @@
 notifications that prompted it, to the messages' new states.
 
 This is where moves stay moves. EWS gives a moved item a new id, and SyncFolderItems reports it as
-a delete in one folder and a create in another. Within a cycle, a create is paired with a delete
-(1) when a Moved notification names both ids, else (2) when both carry the same PR_SEARCH_KEY
-and Internet Message-ID. A paired create keeps the message's key. A create that matches a message
-still alive elsewhere is a copy and gets a key of its own. Deletes nobody claims are deletions,
-kept with their last known folder. Pure logic: no I/O.
+a delete in one folder and a create in another. A create is paired with a delete (1) when a Moved
+notification names both ids, else (2) when both carry the same PR_SEARCH_KEY and Internet
+Message-ID, else (3) when it matches a message an earlier cycle saw vanish from every folder (the
+two halves of a move fell into different cycles). A paired create keeps the message's key. A
+create that matches a message still alive elsewhere is a copy and gets a key of its own. Deletes
+nobody claims are deletions, kept with their last known folder. Pure logic: no I/O.
 """
 
 from __future__ import annotations
@@ -169,9 +170,19 @@ class Cycle:
                 return found
         if item.search_key is None and item.internet_message_id is None:
             return None
-        for candidate in self.known.by_fingerprint(item.fingerprint):
+        candidates = self.known.by_fingerprint(item.fingerprint)
+        for candidate in candidates:
             if candidate.item_id in deleted and candidate.item_id not in claimed:
                 return candidate
+        # Its other half came in an earlier cycle (the create is in a folder first synced now,
+        # or the process died between the two) and was taken for a deletion: a message gone
+        # from every folder that reappears is the same message, moved or recovered.
+        for candidate in candidates:
+            latest = self._out.get(candidate.message_key, candidate)
+            if latest.deleted and latest.item_id is None and \
+                    f"key:{latest.message_key}" not in claimed:
+                claimed.add(f"key:{latest.message_key}")
+                return latest
         return None
 
     def _updated(

@@ -30,7 +30,11 @@ def request_for(event: dict[str, Any]) -> SyncRequest:
         request.full = True
         return request
     if target == "Folder":
+        # Also the folder's items: subscribed to all folders, a move to Deleted Items shows up
+        # only as Modified events for the two folders (its item events name the hidden AllItems
+        # search folder), per the deletion-events page.
         request.hierarchy = True
+        request.folders = {event["id"]} if event.get("id") else set()
         return request
     request.folders = {f for f in (event.get("parent_folder_id"),
                                    event.get("old_parent_folder_id")) if f}

@@ -99,6 +99,17 @@ def test_a_move_found_only_by_sync_is_matched_by_search_key_and_message_id() -> 
     assert (state.message_key, state.folder_key, state.deleted) == ("key-1", "archive", False)
 
 
+def test_a_move_split_over_two_cycles_keeps_the_key() -> None:
+    """A delete taken for a deletion in one cycle, then a create of the same message in a folder
+    first synced in the next: the message comes back, moved, under its key."""
+    [vanished] = cycle(Store([in_inbox()])).resolve([delete("id-1", "inbox-id")], {})
+    assert vanished.deleted and vanished.item_id is None
+    [state] = cycle(Store([vanished])).resolve([create("id-2", "archive-id")],
+                                               {"id-2": item("id-2", "archive-id")})
+    assert (state.message_key, state.folder_key, state.deleted, state.delete_kind) == (
+        "key-1", "archive", False, None)
+
+
 def test_a_copy_is_a_second_message() -> None:
     """A create matching a message that is still there is a copy, with a key of its own."""
     store = Store([in_inbox()])

@@ -25,6 +25,14 @@ def test_folder_events_ask_for_the_hierarchy() -> None:
     assert not request.full
 
 
+def test_a_modified_folder_has_its_items_synced() -> None:
+    """A folder's Modified event syncs that folder's items too: subscribed to all folders, it is
+    all Exchange says of a move to Deleted Items (the item events name the AllItems folder)."""
+    request = request_for(change_event("a@x.com", "Modified", target="Folder", id="inbox"))
+    assert request.hierarchy
+    assert request.folders == {"inbox"}
+
+
 def test_a_moved_item_names_both_folders_and_its_old_id() -> None:
     """A move syncs both folders and remembers which new id the old one became."""
     request = request_for(change_event("a@x.com", "Moved", target="Item", id="new", old_id="old",

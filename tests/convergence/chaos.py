@@ -1,0 +1,86 @@
+"""Faults injected while the random user acts: processes killed, the archive and the broker
+down, Exchange throttling and losing notifications. One seeded schedule for reproducibility."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from simulator import Simulator
+from tests.convergence.services import Stack
+from tests.kafka.broker import KafkaBroker
+
+
+@dataclass
+class Chaos:
+    """Applies faults; ``done`` counts them by kind."""
+
+    sim: Simulator
+    stack: Stack
+    broker: KafkaBroker | None
+    random: random.Random
+    done: Counter[str] = field(default_factory=Counter)
+
+    def kinds(self) -> dict[str, Callable[[], None]]:
+        """Every fault this run can inject."""
+        found: dict[str, Callable[[], None]] = {
+            "listener killed": lambda: self._bounce("listener", 0.5, 3.0),
+            "push listener killed": lambda: self._bounce("push listener", 0.5, 3.0),
+            "extractor killed": lambda: self._bounce("extractor", 0.2, 2.0),
+            "publisher killed": lambda: self._bounce("publisher", 0.2, 2.0),
+            "archive down": lambda: self._bounce("archive", 3.0, 6.0),
+            "throttling storm": self._throttling_storm,
+            "subscriptions expired": self._expire_subscriptions,
+            "push deliveries lost": lambda: self.sim.faults.lose_push(3),
+            "streams dropped": lambda: self.sim.faults.drop_streams(2),
+            "stream stalled": lambda: self.sim.faults.stall_streams(1),
+            "HTTP 503s": lambda: self.sim.faults.http_error(503, next_n=5),
+        }
+        if self.broker is not None:
+            found["Kafka broker restarted"] = self.broker.restart
+        return found
+
+    def schedule(self, count: int) -> list[str]:
+        """``count`` fault kinds: every kind once per round, in a seeded order."""
+        kinds, planned = sorted(self.kinds()), list[str]()
+        while len(planned) < count:
+            round_ = kinds[:]
+            self.random.shuffle(round_)
+            planned += round_
+        return planned[:count]
+
+    def apply(self, kind: str) -> None:
+        """Inject one fault (returns once it is over, for the ones that last)."""
+        self.kinds()[kind]()
+        self.done[kind] += 1
+
+    def kill_extractor_mid_initial_sync(self, timeout_s: float = 60.0) -> str:
+        """SIGKILL the extractor while a mailbox's initial sync is under way; restart it.
+        Returns the progress it was killed at."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            syncing = {m: s for m, s in self.stack.extractor_status().items()
+                       if s.get("state") == "InitialSync" and s.get("initial_sync_percent")}
+            if syncing:
+                mailbox, status = sorted(syncing.items())[0]
+                self._bounce("extractor", 0.2, 0.5)
+                return f"{mailbox} at {status['initial_sync_percent']}%"
+            time.sleep(0.05)
+        raise AssertionError("never saw an initial sync under way")
+
+    def _bounce(self, name: str, low_s: float, high_s: float) -> None:
+        service = self.stack.services[name]
+        service.kill()
+        time.sleep(self.random.uniform(low_s, high_s))
+        service.start()
+
+    def _throttling_storm(self) -> None:
+        self.sim.faults.throttle(fraction=0.3, back_off_ms=300)
+        time.sleep(self.random.uniform(3.0, 6.0))
+        self.sim.faults.throttle(0)
+
+    def _expire_subscriptions(self) -> None:
+        self.sim.control.expire_subscriptions()
