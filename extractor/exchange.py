@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from exchangelib import ExtendedProperty, Message
-from exchangelib.errors import EWSError
+from exchangelib.errors import ErrorItemNotFound
 from exchangelib.items.base import ID_ONLY
 from exchangelib.properties import FolderId
 from exchangelib.services import SyncFolderItems
@@ -153,10 +153,16 @@ class MailboxReader:
 
     @staticmethod
     def _fetch(account: Any, batch: Iterable[str]) -> dict[str, ItemSnapshot]:
-        results = account.fetch(ids=[(i, None) for i in batch], only_fields=list(ITEM_FIELDS))
-        # Items gone since the sync (moved again, deleted) come back as errors: the next
-        # cycle's sync reports what became of them.
-        return {r.id: _item(r) for r in results if not isinstance(r, EWSError | Exception)}
+        results = list(account.fetch(ids=[(i, None) for i in batch],
+                                     only_fields=list(ITEM_FIELDS)))
+        # Items gone since the sync (moved again, deleted) come back as ErrorItemNotFound: the
+        # next cycle's sync reports what became of them. Any other error fails the cycle, to be
+        # tried again: skipping the item would lose it, as the sync state moves past it.
+        failed = [r for r in results if isinstance(r, Exception)
+                  and not isinstance(r, ErrorItemNotFound)]
+        if failed:
+            raise failed[0]
+        return {r.id: _item(r) for r in results if not isinstance(r, Exception)}
 
 
 def _item_change(kind: str, value: Any, folder_id: str) -> ItemChange:

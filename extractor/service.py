@@ -241,8 +241,10 @@ class Extractor:
         status = self.status.setdefault(mailbox, MailboxStatus())
         status.last_error = str(error)
         status.state = "Throttled" if isinstance(error, EwsThrottledError) else "Failing"
+        retriable = getattr(error, "retriable", False)
+        # The traceback of a failure nobody classified is what its bug report needs.
         log.warning("sync cycle failed", mailbox=mailbox, attempt=pending.attempts,
-                    error=str(error), retriable=getattr(error, "retriable", False))
+                    error=str(error), retriable=retriable, exc_info=None if retriable else error)
         if not isinstance(error, MfrError) or pending.attempts >= self.settings.attempts:
             self._dead_letter(pending.records, type(error).__name__, str(error), pending.attempts)
             self._ledger.settle(pending.records)

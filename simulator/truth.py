@@ -98,9 +98,11 @@ def ground_truth(mailbox: Mailbox) -> dict[str, Any]:
         items.append(view)
     for purged in mailbox.purged:
         view = item_view(mailbox, purged.item, purged.last_folder)
+        # Purged from Deleted Items, it was still deleted from the folder it had been in before.
+        origin = purged.item.deleted_from
         gone: dict[str, Any] = {
             "how": purged.how,
-            "from_folder_id": mailbox.folder_id(purged.last_folder),
+            "from_folder_id": mailbox.folder_id(purged.last_folder if origin is None else origin),
             "at": ews_datetime(purged.deleted_at),
             "now_in": None,
         }

@@ -43,6 +43,7 @@ class Plan:
     fault_every_s: float = 3.0
     drain_timeout_s: float = 240.0
     quiet_s: float = 4.0
+    expire_push: bool = False  # see Chaos.expire_push
 
 
 @dataclass

@@ -222,3 +222,16 @@ def test_folder_moved_to_deleted_items_on_all_folders_is_two_modified_events(
     sim.control.delete_folder(smtp, folder, "MoveToDeletedItems")
     assert _names(everywhere.events()) == ["ModifiedEvent", "ModifiedEvent"]
     assert _names(per_folder.events())[0] == "MovedEvent"
+
+
+def test_emptying_deleted_items_keeps_where_messages_were_deleted_from(
+    sim: Simulator, smtp: str
+) -> None:
+    """A message moved to Deleted Items and then purged by emptying it was deleted from the
+    folder it had been in before, in the ground truth."""
+    item = sim.control.create_item(smtp, subject="binned, then purged")
+    sim.control.delete_item(smtp, item, "MoveToDeletedItems")
+    sim.control.empty_folder(smtp, "deleteditems", "HardDelete")
+    [gone] = [i for i in sim.ground_truth(smtp)["items"] if i["subject"] == "binned, then purged"]
+    assert gone["deleted"]["how"] == "HardDelete"
+    assert gone["deleted"]["from_folder_id"] == sim.control.folder_id(smtp, "inbox")

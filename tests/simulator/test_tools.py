@@ -101,4 +101,4 @@ def test_mfr_simulator_command_prints_how_to_connect() -> None:
         assert code(response) == "NoError"
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=10)
+        process.wait(timeout=30)
