@@ -4,10 +4,12 @@ notifications that prompted it, to the messages' new states.
 This is where moves stay moves. EWS gives a moved item a new id, and SyncFolderItems reports it as
 a delete in one folder and a create in another. A create is paired with a delete (1) when a Moved
 notification names both ids, else (2) when both carry the same PR_SEARCH_KEY and Internet
-Message-ID, else (3) when it matches a message an earlier cycle saw vanish from every folder (the
-two halves of a move fell into different cycles). A paired create keeps the message's key. A
-create that matches a message still alive elsewhere is a copy and gets a key of its own. Deletes
-nobody claims are deletions, kept with their last known folder. Pure logic: no I/O.
+Message-ID — the delete may also be one the next cycle will report, when GetItem already no
+longer finds the old id — else (3) when it matches a message an earlier cycle saw vanish from
+every folder (the two halves of a move fell into different cycles). A paired create keeps the
+message's key. A create that matches a message still alive elsewhere is a copy and gets a key of
+its own. Deletes nobody claims are deletions, kept with their last known folder. Pure logic: no
+I/O.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Hints:
     moved_from: dict[str, str] = field(default_factory=dict)  # new item id -> old item id
     soft_deleted: set[str] = field(default_factory=set)  # ids moved out of replicated folders
     hard_deleted: set[str] = field(default_factory=set)  # ids of Deleted events
+    vanished: set[str] = field(default_factory=set)  # known ids GetItem no longer finds
 
 
 class Folders(Protocol):
@@ -172,7 +175,8 @@ class Cycle:
             return None
         candidates = self.known.by_fingerprint(item.fingerprint)
         for candidate in candidates:
-            if candidate.item_id in deleted and candidate.item_id not in claimed:
+            gone = candidate.item_id in deleted or candidate.item_id in self.hints.vanished
+            if gone and candidate.item_id not in claimed:
                 return candidate
         # Its other half came in an earlier cycle (the create is in a folder first synced now,
         # or the process died between the two) and was taken for a deletion: a message gone

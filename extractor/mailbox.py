@@ -205,7 +205,27 @@ class MailboxSync:
     def _resolve(self, tree: FolderTree, changes: list[ItemChange], hints: Hints) -> list[Any]:
         wanted = [c.item_id for c in changes if c.kind in (ChangeKind.CREATE, ChangeKind.UPDATE)]
         snapshots = self._reader.items(list(dict.fromkeys(wanted)))
+        hints = replace(hints, vanished=self._vanished(changes, snapshots))
         return self._cycle(tree, hints, now_utc()).resolve(changes, snapshots)
+
+    def _vanished(self, changes: list[ItemChange], snapshots: dict[str, Any]) -> set[str]:
+        """Known messages a created item may have moved from, whose delete this cycle did not
+        report (their folder is synced later): the ones GetItem no longer finds. A copy leaves
+        its original in place; a move does not."""
+        known = self._store.view(self.mailbox)
+        deleted = {c.item_id for c in changes if c.kind is ChangeKind.DELETE}
+        suspects: set[str] = set()
+        for change in changes:
+            item = snapshots.get(change.item_id)
+            if change.kind is not ChangeKind.CREATE or item is None or \
+                    known.by_item_id(item.item_id) is not None or \
+                    (item.search_key is None and item.internet_message_id is None):
+                continue
+            suspects |= {m.item_id for m in known.by_fingerprint(item.fingerprint)
+                         if m.item_id and m.item_id not in deleted}
+        if not suspects:
+            return set()
+        return suspects - set(self._reader.items(sorted(suspects)))
 
     def _save_checkpoint(
         self, folder_id: str | None, sync_state: str | None, phase: str, **progress: Any

@@ -30,7 +30,7 @@ from extractor.settings import ExtractorSettings
 from extractor.store import StateStore
 from mfr.bus import Bus, Consumer, Producer, Record
 from mfr.codec import Codec
-from mfr.errors import CodecError, MfrError
+from mfr.errors import BusError, CodecError, MfrError
 from mfr.ews import EwsConnection
 from mfr.ews.errors import EwsThrottledError
 from mfr.topics import Topic, status_key, topic_specs
@@ -130,7 +130,14 @@ class Extractor:
         self.start()
         try:
             while not stop.is_set():
-                self.step()
+                try:
+                    self.step()
+                except BusError as exc:
+                    if not exc.retriable:
+                        raise
+                    # A broker restart: what was not committed is polled again once it is back.
+                    log.warning("bus unavailable; trying again shortly", reason=str(exc))
+                    stop.wait(1.0)
         finally:
             self.close()
 
@@ -284,6 +291,9 @@ class Extractor:
             "last_error_time": now_utc() if status.last_error else None,
             "updated_time": now_utc(),
         }
-        self.producer.produce(self.topics[Topic.STATUS], status_key(mailbox, "Extractor"),
-                              self.codec.encode("MailboxStatus", datum))
-        self.producer.flush()
+        try:
+            self.producer.produce(self.topics[Topic.STATUS], status_key(mailbox, "Extractor"),
+                                  self.codec.encode("MailboxStatus", datum))
+            self.producer.flush()
+        except BusError as exc:  # advisory: the mailbox's next status replaces it
+            log.warning("status not published", mailbox=mailbox, reason=str(exc))

@@ -19,7 +19,7 @@ import structlog
 
 from mfr.bus import Consumer, Producer, Record
 from mfr.codec import Codec
-from mfr.errors import CodecError, CommitFailedError
+from mfr.errors import BusError, CodecError
 from mfr.topics import Topic, topic_name
 from publisher.client import Accepted, ArchiveClient
 from publisher.errors import ArchiveUnavailableError, BatchRefusedError, StoppedError
@@ -66,7 +66,7 @@ class Publisher:
         while not self._stop.is_set():
             room = self._settings.batch_max_records - len(pending)
             wait_s = max(0.0, linger_s - (time.monotonic() - opened)) if pending else 1.0
-            polled = self._consumer.poll(max_records=room, timeout_s=min(wait_s, 1.0))
+            polled = self._poll(room, min(wait_s, 1.0))
             if polled and not pending:
                 opened = time.monotonic()
             pending += polled
@@ -76,6 +76,16 @@ class Publisher:
                 if not self._publish(pending):
                     return
                 pending = []
+
+    def _poll(self, room: int, timeout_s: float) -> list[Record]:
+        try:
+            return self._consumer.poll(max_records=room, timeout_s=timeout_s)
+        except BusError as exc:
+            if not exc.retriable:
+                raise
+            log.warning("bus unavailable; polling again shortly", reason=str(exc))
+            self._stop.wait(1.0)
+            return []
 
     def _publish(self, records: list[Record]) -> bool:
         """Deliver ``records`` and commit them; False if stopped before the archive took them."""
@@ -90,11 +100,13 @@ class Publisher:
             dead += self._deliver(wire)
         except (ArchiveUnavailableError, StoppedError):
             return False  # the client gives up only when asked to stop
-        if dead:
-            self._dead_letter(dead)
+        if dead and not self._store_dead_letters(dead):
+            return False
         try:
             self._consumer.commit(records)
-        except CommitFailedError as exc:
+        except BusError as exc:
+            if not exc.retriable:
+                raise
             log.warning("commit failed; the batch will be delivered again", reason=str(exc))
         return True
 
@@ -129,6 +141,20 @@ class Publisher:
         self._metrics.retries.inc()
         self._metrics.paused.set(1)
         self._metrics.ready.clear()
+
+    def _store_dead_letters(self, dead: Sequence[tuple[Record, str, str]]) -> bool:
+        """Write the dead letters, waiting out a bus outage; False if stopped first (then the
+        batch stays uncommitted)."""
+        while not self._stop.is_set():
+            try:
+                self._dead_letter(dead)
+                return True
+            except BusError as exc:
+                if not exc.retriable:
+                    raise
+                log.warning("dead letters not stored; trying again", reason=str(exc))
+                self._stop.wait(1.0)
+        return False
 
     def _dead_letter(self, dead: Sequence[tuple[Record, str, str]]) -> None:
         for record, error_type, reason in dead:

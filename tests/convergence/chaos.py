@@ -47,14 +47,14 @@ class Chaos:
             found["Kafka broker restarted"] = self.broker.restart
         return found
 
-    def schedule(self, count: int) -> list[str]:
-        """``count`` fault kinds: every kind once per round, in a seeded order."""
-        kinds, planned = sorted(self.kinds()), list[str]()
-        while len(planned) < count:
-            round_ = kinds[:]
-            self.random.shuffle(round_)
-            planned += round_
-        return planned[:count]
+    def schedule(self, rounds: int) -> list[str]:
+        """Every kind of fault once per round, each round in a seeded order."""
+        planned = []
+        for _ in range(rounds):
+            kinds = sorted(self.kinds())
+            self.random.shuffle(kinds)
+            planned += kinds
+        return planned
 
     def apply(self, kind: str) -> None:
         """Inject one fault (returns once it is over, for the ones that last)."""

@@ -37,10 +37,11 @@ class Plan:
     seed: int = 7
     mailboxes: int = 6
     messages: int = 25  # per mailbox, plus ``big_mailbox`` more in the first one
-    big_mailbox: int = 600  # long enough an initial sync to kill the extractor in the middle
-    actions: int = 300
+    big_mailbox: int = 400  # long enough an initial sync to kill the extractor in the middle
+    actions: int = 300  # at least; the user acts until every fault round is done too
     rate: float = 8.0  # actions per second
-    fault_every_s: float = 3.0
+    fault_rounds: int = 1  # each round injects every kind of fault once, in a seeded order
+    fault_every_s: float = 2.5
     drain_timeout_s: float = 240.0
     quiet_s: float = 4.0
     expire_push: bool = False  # see Chaos.expire_push
@@ -130,29 +131,22 @@ class Convergence:
                              f"{self.stack.extractor_status()}")
 
     def _act_under_faults(self) -> None:
-        acting = threading.Event()
-        acting.set()
-        faults = threading.Thread(target=self._inject, args=(acting,), name="chaos")
-        faults.start()
+        injecting = threading.Thread(target=self._inject, name="chaos")
+        injecting.start()
         try:
             pause = 1.0 / self.plan.rate
-            while self.user.actions < self.plan.actions:
+            while self.user.actions < self.plan.actions or injecting.is_alive():
                 if not self.user.step():
                     self.report.skipped += 1
                 time.sleep(pause)
         finally:
-            acting.clear()
-            faults.join()
+            injecting.join()
         self.report.actions = self.user.done
         self.report.faults = self.chaos.done
 
-    def _inject(self, acting: threading.Event) -> None:
-        planned = self.chaos.schedule(
-            int(self.plan.actions / self.plan.rate / self.plan.fault_every_s) + 1)
-        for kind in planned:
+    def _inject(self) -> None:
+        for kind in self.chaos.schedule(self.plan.fault_rounds):
             time.sleep(self.plan.fault_every_s)
-            if not acting.is_set():
-                return
             self.chaos.apply(kind)
 
     def _drain(self) -> None:

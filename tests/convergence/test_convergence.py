@@ -18,7 +18,8 @@ from tests.convergence.run import Convergence, Plan, Report
 from tests.convergence.services import SERVICE_PASSWORD
 from tests.kafka.broker import KafkaBroker
 
-CI_PLAN = Plan(seed=7, mailboxes=6, messages=25, actions=300, rate=8.0)
+CI_PLAN = Plan(seed=7, mailboxes=6, messages=25, actions=300, rate=8.0, fault_rounds=1,
+               drain_timeout_s=150.0)
 
 
 def simulator_section() -> SimulatorSection:
@@ -46,6 +47,7 @@ def check(report: Report, workdir: Path) -> None:
         assert SERVICE_PASSWORD not in log.read_text(errors="replace"), log.name
 
 
+@pytest.mark.timeout(600)
 def test_embedded_bus_converges_under_faults(
     sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -59,6 +61,7 @@ def test_embedded_bus_converges_under_faults(
 
 
 @pytest.mark.kafka
+@pytest.mark.timeout(600)
 def test_kafka_converges_under_faults(
     sim: Simulator, own_kafka: KafkaBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -110,6 +110,16 @@ def test_a_move_split_over_two_cycles_keeps_the_key() -> None:
         "key-1", "archive", False, None)
 
 
+def test_a_move_whose_delete_comes_next_cycle_keeps_the_key() -> None:
+    """A create matching a message whose old id GetItem no longer finds is that message moved,
+    though its folder's sync, which will report the delete, comes later."""
+    store = Store([in_inbox()])
+    [state] = cycle(store, Hints(vanished={"id-1"})).resolve(
+        [create("id-2", "archive-id")], {"id-2": item("id-2", "archive-id")})
+    assert (state.message_key, state.folder_key, state.item_id) == ("key-1", "archive", "id-2")
+    assert cycle(Store([state])).resolve([delete("id-1", "inbox-id")], {}) == []
+
+
 def test_a_copy_is_a_second_message() -> None:
     """A create matching a message that is still there is a copy, with a key of its own."""
     store = Store([in_inbox()])
