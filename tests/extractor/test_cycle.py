@@ -103,7 +103,8 @@ def test_a_move_split_over_two_cycles_keeps_the_key() -> None:
     """A delete taken for a deletion in one cycle, then a create of the same message in a folder
     first synced in the next: the message comes back, moved, under its key."""
     [vanished] = cycle(Store([in_inbox()])).resolve([delete("id-1", "inbox-id")], {})
-    assert vanished.deleted and vanished.item_id is None
+    assert vanished.deleted
+    assert vanished.item_id is None
     [state] = cycle(Store([vanished])).resolve([create("id-2", "archive-id")],
                                                {"id-2": item("id-2", "archive-id")})
     assert (state.message_key, state.folder_key, state.deleted, state.delete_kind) == (

@@ -1,0 +1,266 @@
+"""End-to-end latency benchmark (not a test): a change in Exchange (the simulator) until it is
+visible in the archive's browse API, at 1,000 mailboxes and 100 changes/s.
+
+    .venv/bin/python -m benchmarks.latency_bench                   # 1,000 mailboxes, 100/s, 60 s
+    .venv/bin/python -m benchmarks.latency_bench --coalesce 0.5 --kafka localhost:9092
+
+Three processes, as in production: the simulator (``mfr simulator``, its own process, driven
+through its control API), the whole pipeline (``mfr run``: listener, extractor, publisher,
+archive), and this driver. Each change is a new message in a random mailbox's Inbox, timed from
+the moment the control call is made. The driver polls ``GET /api/v1/mailboxes`` (every mailbox's
+count of live messages, one request) every 50 ms; the k-th new message of a mailbox is visible
+when the mailbox's count reaches its starting count plus k.
+
+The baseline, measured in the same run on the same pipeline, is an unloaded trickle of one change
+per second; the report gives the loaded percentiles and their ratio to it. The coalescing window
+(``extractor.coalesce_s``) is stated with the results: it is a floor on latency by design.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from archive.accounts import add_user
+from pipeline.archive_side import open_archive
+from tests.kafka.broker import free_port
+
+ADMIN, ADMIN_PASSWORD = "bench-admin", "bench-admin-password"
+
+
+@dataclass
+class Phase:
+    """One measured stretch: changes made, and when each became visible."""
+
+    name: str
+    rate: float
+    made: list[tuple[str, float]] = field(default_factory=list)  # (mailbox, made at)
+    seen: list[float] = field(default_factory=list)  # latency of each visible change, seconds
+
+    def percentile(self, p: float) -> float:
+        """The p-th percentile latency in seconds."""
+        ordered = sorted(self.seen)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else 0.0
+
+
+class Simulator:
+    """``mfr simulator`` in a child process."""
+
+    def __init__(self, mailboxes: int, messages: int) -> None:
+        self.proc = subprocess.Popen(  # noqa: S603 - our own command
+            [sys.executable, "-c", "from mfr.cli import main; main()", "simulator",
+             "--mailboxes", str(mailboxes), "--messages", str(messages), "--seed", "5",
+             "--port", "0", "--activity", "0"],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self.proc.stdout is not None  # noqa: S101 - piped above
+        lines = [self.proc.stdout.readline() for _ in range(5)]
+        self.endpoint = lines[0].split()[-1]
+        self.control = lines[1].split()[-1].rstrip("/")
+        self.account = lines[2].split()[2]
+        self.password = lines[3].split()[-1]
+
+    def mailboxes(self) -> list[str]:
+        """Every mailbox address."""
+        found: list[str] = httpx.get(f"{self.control}/mailboxes", timeout=30).json()["result"]
+        return found
+
+    def stop(self) -> None:
+        """Interrupt it."""
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def write_config(work: Path, sim: Simulator, mailboxes: list[str], coalesce_s: float,
+                 kafka: str | None, archive_port: int, extractor_port: int) -> Path:
+    """``mfr run``'s config: production defaults except ports, paths and the coalescing window."""
+    bus = (f'kafka_bootstrap_servers = "{kafka}"\ntopic_prefix = "lat{os.getpid()}"' if kafka
+           else f'embedded_path = "{work / "bus.sqlite3"}"')
+    config = work / "mfr.toml"
+    config.write_text(f"""
+[bus]
+{bus}
+
+[exchange]
+endpoint = "{sim.endpoint}"
+auth = "basic"
+service_account = "{sim.account}"
+version = "Exchange2016"
+
+[listener]
+mailboxes = {json.dumps(mailboxes)}
+port = {free_port()}
+
+[extractor]
+state_path = "{work / 'extractor.sqlite3'}"
+coalesce_s = {coalesce_s}
+port = {extractor_port}
+
+[publisher]
+health_port = {free_port()}
+
+[archive]
+database_url = "sqlite:///{work / 'archive.sqlite3'}"
+port = {archive_port}
+cookie_secure = false
+""")
+    return config
+
+
+def wait_live(extractor_port: int, mailboxes: list[str], timeout_s: float = 1800) -> float:
+    """Seconds until the extractor reports every mailbox live (initial syncs done)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        try:
+            status = httpx.get(f"http://127.0.0.1:{extractor_port}/status", timeout=10).json()
+        except (httpx.HTTPError, ValueError):
+            status = {}
+        live = sum(status.get(m, {}).get("state") == "Live" for m in mailboxes)
+        if live == len(mailboxes):
+            return time.monotonic() - started
+        time.sleep(2)
+    raise SystemExit(f"initial sync not done in {timeout_s}s")
+
+
+class Watcher:
+    """Polls the archive's mailbox list and times each change's appearance."""
+
+    def __init__(self, archive_url: str) -> None:
+        self.client = httpx.Client(base_url=archive_url, timeout=30)
+        answer = self.client.post("/api/v1/session",
+                                  json={"username": ADMIN, "password": ADMIN_PASSWORD})
+        answer.raise_for_status()
+        self.counts = self._counts()
+        self.pending: dict[str, list[float]] = {}
+        self.lock = threading.Lock()
+
+    def _counts(self) -> dict[str, int]:
+        return {m["address"]: m["messages"] for m in self.client.get("/api/v1/mailboxes").json()}
+
+    def expect(self, mailbox: str, made_at: float) -> None:
+        """A change was made."""
+        with self.lock:
+            self.pending.setdefault(mailbox, []).append(made_at)
+
+    def poll(self, phase: Phase) -> None:
+        """One look at the archive; records the latency of what became visible."""
+        counts = self._counts()
+        now = time.monotonic()
+        with self.lock:
+            for mailbox, waiting in self.pending.items():
+                grown = counts.get(mailbox, 0) - self.counts.get(mailbox, 0)
+                while grown > 0 and waiting:
+                    phase.seen.append(now - waiting.pop(0))
+                    self.counts[mailbox] = self.counts.get(mailbox, 0) + 1
+                    grown -= 1
+
+    def outstanding(self) -> int:
+        """Changes not visible yet."""
+        with self.lock:
+            return sum(len(w) for w in self.pending.values())
+
+
+def run_phase(phase: Phase, seconds: float, sim: Simulator, mailboxes: list[str],
+              watcher: Watcher, rng: random.Random) -> None:
+    """Make ``phase.rate`` changes a second for ``seconds``, then wait until all are visible."""
+    control = httpx.Client(base_url=sim.control, timeout=30,
+                           limits=httpx.Limits(max_connections=16))
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set() or watcher.outstanding():
+            watcher.poll(phase)
+            time.sleep(0.05)
+
+    def change(number: int, mailbox: str) -> None:
+        made_at = time.monotonic()
+        control.post(f"/mailboxes/{mailbox}/create_item",
+                     json={"subject": f"{phase.name} change {number}"}).raise_for_status()
+        watcher.expect(mailbox, made_at)
+        phase.made.append((mailbox, made_at))
+
+    watching = threading.Thread(target=watch)
+    watching.start()
+    started, total = time.monotonic(), int(seconds * phase.rate)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for number in range(total):
+            time.sleep(max(0.0, started + number / phase.rate - time.monotonic()))
+            pool.submit(change, number, rng.choice(mailboxes))
+    stop.set()
+    watching.join(timeout=600)
+    control.close()
+
+
+def main() -> None:
+    """Set up, measure the baseline and the load, print the report."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mailboxes", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=100.0, help="changes per second")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the loaded run")
+    parser.add_argument("--coalesce", type=float, default=2.0,
+                        help="extractor.coalesce_s (the default is 2.0)")
+    parser.add_argument("--kafka", default=None, help="bootstrap servers; default: embedded bus")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="mfr-latency-"))
+    sim = Simulator(args.mailboxes, messages=3)
+    mailboxes = sim.mailboxes()
+    archive_port, extractor_port = free_port(), free_port()
+    config = write_config(work, sim, mailboxes, args.coalesce, args.kafka, archive_port,
+                          extractor_port)
+    engine = open_archive(f"sqlite:///{work / 'archive.sqlite3'}")
+    add_user(engine, ADMIN, ADMIN_PASSWORD, admin=True, mailboxes=[])
+    engine.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MFR_")}
+    env["MFR_EXCHANGE__PASSWORD"] = sim.password
+    with (work / "pipeline.log").open("wb") as log:
+        pipeline = subprocess.Popen(  # noqa: S603 - our own command
+            [sys.executable, "-c", "from mfr.cli import main; main()", "run", "-c", str(config)],
+            env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        print(f"{len(mailboxes)} mailboxes; work in {work}", flush=True)
+        took = wait_live(extractor_port, mailboxes)
+        print(f"initial sync of every mailbox: {took:.0f}s", flush=True)
+        time.sleep(5)  # the last initial-sync states reach the archive
+        watcher = Watcher(f"http://127.0.0.1:{archive_port}")
+        rng = random.Random(5)  # noqa: S311 - a benchmark's choice of mailboxes
+        baseline, loaded = Phase("baseline", 1.0), Phase("loaded", args.rate)
+        run_phase(baseline, 20, sim, mailboxes, watcher, rng)
+        run_phase(loaded, args.seconds, sim, mailboxes, watcher, rng)
+        report(baseline, loaded, args)
+    finally:
+        pipeline.terminate()
+        pipeline.wait(timeout=120)
+        sim.stop()
+
+
+def report(baseline: Phase, loaded: Phase, args: argparse.Namespace) -> None:
+    """The percentiles of both phases and their ratios."""
+    print(f"\nchange in Exchange -> visible in the archive API; coalescing window "
+          f"{args.coalesce:g}s, publisher linger 200 ms (defaults), "
+          f"{'Kafka' if args.kafka else 'embedded bus'}, SQLite archive")
+    print(f"{'phase':<10}{'changes':>9}{'visible':>9}{'p50 s':>8}{'p95 s':>8}"
+          f"{'p99 s':>8}{'max s':>8}")
+    for phase in (baseline, loaded):
+        print(f"{phase.name + ' ' + format(phase.rate, 'g') + '/s':<10}"
+              f"{len(phase.made):>9}{len(phase.seen):>9}{phase.percentile(50):>8.2f}"
+              f"{phase.percentile(95):>8.2f}{phase.percentile(99):>8.2f}"
+              f"{max(phase.seen, default=0):>8.2f}")
+    for p in (50, 95, 99):
+        base = baseline.percentile(p) or 1.0
+        print(f"p{p} loaded / baseline: {loaded.percentile(p) / base:.2f}")
+
+
+if __name__ == "__main__":
+    main()
