@@ -12,6 +12,10 @@ import structlog
 def configure_logging(json: bool = False, level: str = "INFO") -> None:
     """Route structlog and the standard library's logging to stderr, as JSON or readable text."""
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
+    # httpx logs every request at INFO: a line per published batch would drown the service's own.
+    quieter = max(logging.WARNING, logging.getLevelName(level.upper()))
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(quieter)
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )

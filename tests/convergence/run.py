@@ -37,11 +37,11 @@ class Plan:
     seed: int = 7
     mailboxes: int = 6
     messages: int = 25  # per mailbox, plus ``big_mailbox`` more in the first one
-    big_mailbox: int = 400  # long enough an initial sync to kill the extractor in the middle
+    big_mailbox: int = 300  # long enough an initial sync to kill the extractor in the middle
     actions: int = 300  # at least; the user acts until every fault round is done too
     rate: float = 8.0  # actions per second
     fault_rounds: int = 1  # each round injects every kind of fault once, in a seeded order
-    fault_every_s: float = 2.5
+    fault_every_s: float = 2.0
     drain_timeout_s: float = 240.0
     quiet_s: float = 4.0
     expire_push: bool = False  # see Chaos.expire_push
