@@ -3,11 +3,15 @@ visible in the archive's browse API, at 1,000 mailboxes and 100 changes/s.
 
     .venv/bin/python -m benchmarks.latency_bench                   # 1,000 mailboxes, 100/s, 60 s
     .venv/bin/python -m benchmarks.latency_bench --coalesce 0.5 --kafka localhost:9092
+    .venv/bin/python -m benchmarks.latency_bench --processes     # one process per stage
 
 Three processes, as in production: the simulator (``mfr simulator``, its own process, driven
 through its control API), the whole pipeline (``mfr run``: listener, extractor, publisher,
-archive), and this driver. Each change is a new message in a random mailbox's Inbox, timed from
-the moment the control call is made. Every 50 ms the driver reads the new message rows of the
+archive), and this driver. With ``--processes`` the pipeline is four processes instead, ``mfr
+listener``, ``extractor``, ``publisher`` and ``archive`` on one config file, as in a deployment
+across machines (on the embedded bus too: it is a file every process on the machine shares).
+Each change is a new message in a random mailbox's Inbox, timed from the moment the control call
+is made. Every 50 ms the driver reads the new message rows of the
 archive's database, which the browse API serves with no cache in between (see ``Watcher``), and
 checks one in fifty through the API's search.
 
@@ -34,7 +38,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, func, select
 
-from archive.accounts import add_user
+from archive.accounts import add_token, add_user
 from archive.store.tables import messages
 from pipeline.archive_side import open_archive
 from tests.kafka.broker import free_port
@@ -85,9 +89,11 @@ class Simulator:
         self.proc.wait(timeout=30)
 
 
-def write_config(work: Path, sim: Simulator, mailboxes: list[str], coalesce_s: float,
-                 kafka: str | None, archive_port: int, extractor_port: int) -> Path:
-    """``mfr run``'s config: production defaults except ports, paths and the coalescing window."""
+def write_config(work: Path, sim: Simulator, mailboxes: list[str], args: argparse.Namespace,
+                 archive_port: int, extractor_port: int) -> Path:
+    """The pipeline's config: production defaults except ports, paths, the coalescing window
+    and the mailboxes synced at once."""
+    kafka = args.kafka
     bus = (f'kafka_bootstrap_servers = "{kafka}"\ntopic_prefix = "lat{os.getpid()}"' if kafka
            else f'embedded_path = "{work / "bus.sqlite3"}"')
     config = work / "mfr.toml"
@@ -107,11 +113,13 @@ port = {free_port()}
 
 [extractor]
 state_path = "{work / 'extractor.sqlite3'}"
-coalesce_s = {coalesce_s}
+coalesce_s = {args.coalesce}
+parallel_mailboxes = {args.parallel}
 port = {extractor_port}
 
 [publisher]
 health_port = {free_port()}
+archive_url = "http://127.0.0.1:{archive_port}"
 
 [archive]
 database_url = "sqlite:///{work / 'archive.sqlite3'}"
@@ -221,6 +229,16 @@ def run_phase(phase: Phase, seconds: float, sim: Simulator, mailboxes: list[str]
     control.close()
 
 
+def start_stage(
+    stage: str, config: Path, env: dict[str, str], work: Path
+) -> subprocess.Popen[bytes]:
+    """``mfr STAGE -c CONFIG`` in a child process, logging to the work folder."""
+    with (work / f"{stage}.log").open("wb") as log:
+        return subprocess.Popen(  # noqa: S603 - our own command
+            [sys.executable, "-c", "from mfr.cli import main; main()", stage, "-c", str(config)],
+            env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
 def main() -> None:
     """Set up, measure the baseline and the load, print the report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -230,22 +248,24 @@ def main() -> None:
     parser.add_argument("--coalesce", type=float, default=2.0,
                         help="extractor.coalesce_s (the default is 2.0)")
     parser.add_argument("--kafka", default=None, help="bootstrap servers; default: embedded bus")
+    parser.add_argument("--parallel", type=int, default=4,
+                        help="extractor.parallel_mailboxes (the default is 4)")
+    parser.add_argument("--processes", action="store_true",
+                        help="one process per stage instead of `mfr run`")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mfr-latency-"))
     sim = Simulator(args.mailboxes, messages=3)
     mailboxes = sim.mailboxes()
     archive_port, extractor_port = free_port(), free_port()
-    config = write_config(work, sim, mailboxes, args.coalesce, args.kafka, archive_port,
-                          extractor_port)
+    config = write_config(work, sim, mailboxes, args, archive_port, extractor_port)
     engine = open_archive(f"sqlite:///{work / 'archive.sqlite3'}")
     add_user(engine, ADMIN, ADMIN_PASSWORD, admin=True, mailboxes=[])
-    engine.dispose()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MFR_")}
     env["MFR_EXCHANGE__PASSWORD"] = sim.password
-    with (work / "pipeline.log").open("wb") as log:
-        pipeline = subprocess.Popen(  # noqa: S603 - our own command
-            [sys.executable, "-c", "from mfr.cli import main; main()", "run", "-c", str(config)],
-            env=env, stdout=log, stderr=subprocess.STDOUT)
+    env["MFR_PUBLISHER__INGEST_TOKEN"] = add_token(engine, "latency-bench")
+    engine.dispose()
+    stages = ["archive", "publisher", "extractor", "listener"] if args.processes else ["run"]
+    pipeline = [start_stage(stage, config, env, work) for stage in stages]
     try:
         print(f"{len(mailboxes)} mailboxes; work in {work}", flush=True)
         took = wait_live(extractor_port, mailboxes)
@@ -259,16 +279,18 @@ def main() -> None:
         report(baseline, loaded, args)
         print(f"checked through the browse API: {watcher.checked} of them")
     finally:
-        pipeline.terminate()
-        pipeline.wait(timeout=120)
+        for proc in reversed(pipeline):  # upstream first, as data flows
+            proc.terminate()
+            proc.wait(timeout=120)
         sim.stop()
 
 
 def report(baseline: Phase, loaded: Phase, args: argparse.Namespace) -> None:
     """The percentiles of both phases and their ratios."""
     print(f"\nchange in Exchange -> visible in the archive API; coalescing window "
-          f"{args.coalesce:g}s, publisher linger 200 ms (defaults), "
-          f"{'Kafka' if args.kafka else 'embedded bus'}, SQLite archive")
+          f"{args.coalesce:g}s, {args.parallel} mailboxes synced at once, publisher linger 200 ms, "
+          f"{'Kafka' if args.kafka else 'embedded bus'}, SQLite archive, "
+          f"{'a process per stage' if args.processes else 'mfr run (one process)'}")
     print(f"{'phase':<10}{'changes':>9}{'visible':>9}{'p50 s':>8}{'p95 s':>8}"
           f"{'p99 s':>8}{'max s':>8}")
     for phase in (baseline, loaded):

@@ -157,24 +157,31 @@ class EmbeddedProducer(Producer):
         self._db = db
         self._queue: list[tuple[str, str, bytes, str]] = []
         self._maintained_ms = 0
-        self._flushing = threading.Lock()
+        # Every touch of the queue holds _queued: without it, a record appended while another
+        # thread swaps the queue out can land in a list already written, and be lost.
+        self._queued = threading.Lock()
+        self._flushing = threading.Lock()  # one flush at a time, so flushes keep their order
 
     def produce(self, topic: str, key: str, value: bytes, headers: Headers | None = None) -> None:
         encoded = {name: base64.b64encode(data).decode() for name, data in (headers or {}).items()}
-        self._queue.append((topic, key, bytes(value), json.dumps(encoded)))
+        record = (topic, key, bytes(value), json.dumps(encoded))
+        with self._queued:
+            self._queue.append(record)
 
     def flush(self, timeout_s: float = 60.0) -> None:
         with self._flushing:
             self._flush()
 
     def _flush(self) -> None:
-        queue, self._queue = self._queue, []
+        with self._queued:
+            queue, self._queue = self._queue, []
         if not queue:
             return
         try:
             self._db.run("appending records", lambda c: _append(c, queue))
         except BusError:
-            self._queue = queue + self._queue  # not stored: keep them for the next flush
+            with self._queued:  # not stored: keep them, first, for the next flush
+                self._queue = queue + self._queue
             raise
         if _now_ms() - self._maintained_ms > MAINTENANCE_INTERVAL_MS:
             self._maintained_ms = _now_ms()

@@ -7,6 +7,7 @@ so a Java producer keyed by mailbox would choose the same partitions. Consumers 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -142,6 +143,9 @@ class KafkaBusProducer(Producer):
         except kafka.errors.KafkaError as exc:
             raise _translate("connecting a producer", exc) from exc
         self._pending: list[Any] = []
+        # A future appended while another thread swaps the list out would escape every flush's
+        # check, and a failed send would pass for stored.
+        self._pending_lock = threading.Lock()
 
     def produce(self, topic: str, key: str, value: bytes, headers: Headers | None = None) -> None:
         try:
@@ -153,10 +157,12 @@ class KafkaBusProducer(Producer):
             )
         except kafka.errors.KafkaError as exc:
             raise _translate(f"producing to {topic}", exc) from exc
-        self._pending.append(future)
+        with self._pending_lock:
+            self._pending.append(future)
 
     def flush(self, timeout_s: float = 60.0) -> None:
-        pending, self._pending = self._pending, []
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
         try:
             self._producer.flush(timeout=timeout_s)
         except kafka.errors.KafkaError as exc:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from mfr.bus import Bus
+from mfr.bus import Bus, Producer
 from mfr.topics import partition_key
 from tests.contract.backends import Backend
 from tests.contract.helpers import drain, group, kill, numbered, produce, start_worker, values
@@ -186,3 +188,33 @@ def test_ensure_topics_twice_is_harmless(backend: Backend, bus: Bus) -> None:
     bus.ensure_topics([TopicSpec(Topic.CHANGES, name, None, 3, {})])
     with bus.consumer(group(), [name]) as consumer:
         assert sorted(values(drain(consumer, 3))) == [0, 1, 2]
+
+
+def test_a_producer_shared_by_threads_stores_everything_each_flush_covers(
+    bus: Bus, topic: str
+) -> None:
+    """Threads producing and flushing on one producer at once lose nothing and double nothing:
+    each thread's flush returns only once its own records are stored."""
+    threads, rounds, per_round = 8, 40, 5
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, to meet the races
+
+    def work(producer: Producer, thread: int) -> None:
+        for n in range(rounds):
+            for k in range(per_round):
+                value = (thread * rounds + n) * per_round + k
+                producer.produce(topic, f"m{thread}@example.com", str(value).encode())
+            producer.flush()
+
+    try:
+        with bus.producer() as producer:
+            workers = [threading.Thread(target=work, args=(producer, t)) for t in range(threads)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+    finally:
+        sys.setswitchinterval(interval)
+    total = threads * rounds * per_round
+    with bus.consumer(group(), [topic]) as consumer:
+        assert sorted(values(drain(consumer, total))) == list(range(total))
