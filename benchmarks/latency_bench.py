@@ -44,6 +44,7 @@ from pipeline.archive_side import open_archive
 from tests.kafka.broker import free_port
 
 ADMIN, ADMIN_PASSWORD = "bench-admin", "bench-admin-password"
+DRAIN_S = 900.0  # after the last change, how long to wait for the rest before calling them lost
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Phase:
     rate: float
     made: list[tuple[str, float]] = field(default_factory=list)  # (mailbox, made at)
     seen: list[float] = field(default_factory=list)  # latency of each visible change, seconds
+    lost: list[str] = field(default_factory=list)  # subjects never seen within the drain time
 
     def percentile(self, p: float) -> float:
         """The p-th percentile latency in seconds."""
@@ -197,16 +199,22 @@ class Watcher:
         with self.lock:
             return len(self.pending)
 
+    def give_up(self) -> list[str]:
+        """Forget the changes still not visible; their subjects."""
+        with self.lock:
+            lost, self.pending = sorted(self.pending), {}
+        return lost
+
 
 def run_phase(phase: Phase, seconds: float, sim: Simulator, mailboxes: list[str],
               watcher: Watcher, rng: random.Random) -> None:
     """Make ``phase.rate`` changes a second for ``seconds``, then wait until all are visible."""
     control = httpx.Client(base_url=sim.control, timeout=30,
                            limits=httpx.Limits(max_connections=16))
-    stop = threading.Event()
+    stop, give_up_at = threading.Event(), [float("inf")]
 
     def watch() -> None:
-        while not stop.is_set() or watcher.outstanding():
+        while not stop.is_set() or (watcher.outstanding() and time.monotonic() < give_up_at[0]):
             watcher.poll(phase)
             time.sleep(0.05)
 
@@ -221,11 +229,16 @@ def run_phase(phase: Phase, seconds: float, sim: Simulator, mailboxes: list[str]
     watching.start()
     started, total = time.monotonic(), int(seconds * phase.rate)
     with ThreadPoolExecutor(max_workers=8) as pool:
+        made = []
         for number in range(total):
             time.sleep(max(0.0, started + number / phase.rate - time.monotonic()))
-            pool.submit(change, number, rng.choice(mailboxes))
+            made.append(pool.submit(change, number, rng.choice(mailboxes)))
+        for future in made:
+            future.result()  # a control call that failed is the benchmark's error, not a loss
+    give_up_at[0] = time.monotonic() + DRAIN_S
     stop.set()
-    watching.join(timeout=600)
+    watching.join()
+    phase.lost = watcher.give_up()
     control.close()
 
 
@@ -291,16 +304,21 @@ def report(baseline: Phase, loaded: Phase, args: argparse.Namespace) -> None:
           f"{args.coalesce:g}s, {args.parallel} mailboxes synced at once, publisher linger 200 ms, "
           f"{'Kafka' if args.kafka else 'embedded bus'}, SQLite archive, "
           f"{'a process per stage' if args.processes else 'mfr run (one process)'}")
-    print(f"{'phase':<10}{'changes':>9}{'visible':>9}{'p50 s':>8}{'p95 s':>8}"
+    print(f"{'phase':<10}{'changes':>9}{'visible':>9}{'lost':>6}{'p50 s':>8}{'p95 s':>8}"
           f"{'p99 s':>8}{'max s':>8}")
     for phase in (baseline, loaded):
         print(f"{phase.name + ' ' + format(phase.rate, 'g') + '/s':<10}"
-              f"{len(phase.made):>9}{len(phase.seen):>9}{phase.percentile(50):>8.2f}"
+              f"{len(phase.made):>9}{len(phase.seen):>9}{len(phase.lost):>6}"
+              f"{phase.percentile(50):>8.2f}"
               f"{phase.percentile(95):>8.2f}{phase.percentile(99):>8.2f}"
               f"{max(phase.seen, default=0):>8.2f}")
     for p in (50, 95, 99):
         base = baseline.percentile(p) or 1.0
         print(f"p{p} loaded / baseline: {loaded.percentile(p) / base:.2f}")
+    for phase in (baseline, loaded):
+        if phase.lost:
+            print(f"LOST in {phase.name} (never visible within {DRAIN_S:g}s): "
+                  + ", ".join(phase.lost[:20]))
 
 
 if __name__ == "__main__":
