@@ -65,7 +65,8 @@ class _Closing:
 
 
 class Producer(_Closing, ABC):
-    """Writes records to topics."""
+    """Writes records to topics. One producer may be shared by threads: a thread's ``flush``
+    returns once every record produced before it, by any thread, is stored."""
 
     @abstractmethod
     def produce(self, topic: str, key: str, value: bytes, headers: Headers | None = None) -> None:
