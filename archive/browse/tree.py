@@ -41,7 +41,8 @@ def summaries(conn: Connection, addresses: Iterable[str] | None) -> list[Mailbox
     if addresses is not None:
         query = query.where(mailboxes.c.address.in_(list(addresses)))
     rows = list(conn.execute(query))
-    return list(_summaries(conn, rows, every=addresses is None).values())
+    only = None if addresses is None else [row.id for row in rows]
+    return list(_summaries(conn, rows, only).values())
 
 
 def replication(conn: Connection) -> list[MailboxReplication]:
@@ -63,7 +64,7 @@ def replication(conn: Connection) -> list[MailboxReplication]:
             )
         )
     rows = list(conn.execute(select(mailboxes).order_by(mailboxes.c.address)))
-    summary = _summaries(conn, rows, every=True)
+    summary = _summaries(conn, rows, None)
     return [
         MailboxReplication(
             **summary[row.id].model_dump(), lag_ms=row.lag_ms, components=statuses[row.id]
@@ -72,20 +73,21 @@ def replication(conn: Connection) -> list[MailboxReplication]:
     ]
 
 
-def _summaries(conn: Connection, rows: list[Row[Any]], every: bool) -> dict[int, MailboxSummary]:
+def _summaries(
+    conn: Connection, rows: list[Row[Any]], only: list[int] | None
+) -> dict[int, MailboxSummary]:
     """Each mailbox's summary by id, counted in two grouped queries whatever the number of
-    mailboxes (a query per mailbox made an admin's list take a second at a thousand). ``every``:
-    the rows are all the mailboxes, so the counts need no list of ids."""
-    ids = [row.id for row in rows]
+    mailboxes (a query per mailbox made an admin's list take a second at a thousand). ``only``:
+    the ids counted; None counts every mailbox, with no list of ids to send."""
     m = messages
     counts = select(m.c.mailbox_id, func.count().label("total"),
                     func.coalesce(func.sum(case((m.c.deleted, 1), else_=0)), 0).label("deleted"),
                     ).where(m.c.withdrawn == false()).group_by(m.c.mailbox_id)
     folder_counts = select(folders.c.mailbox_id, func.count().label("n")
                            ).group_by(folders.c.mailbox_id)
-    if not every:
-        counts = counts.where(m.c.mailbox_id.in_(ids))
-        folder_counts = folder_counts.where(folders.c.mailbox_id.in_(ids))
+    if only is not None:
+        counts = counts.where(m.c.mailbox_id.in_(only))
+        folder_counts = folder_counts.where(folders.c.mailbox_id.in_(only))
     counted = {r.mailbox_id: (int(r.total), int(r.deleted)) for r in conn.execute(counts)}
     foldered = {r.mailbox_id: int(r.n) for r in conn.execute(folder_counts)}
     return {
