@@ -24,8 +24,12 @@ class BackgroundServer:
 
     def __init__(self, app: FastAPI, host: str, port: int, name: str) -> None:
         self.name = name
+        # IPPROTO_TCP, not 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets
+        # whose proto says TCP, and with it on every small answer waits ~40 ms for a delayed ACK.
         self._socket = socket.socket(
-            socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM
+            socket.AF_INET6 if ":" in host else socket.AF_INET,
+            socket.SOCK_STREAM,
+            socket.IPPROTO_TCP,
         )
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

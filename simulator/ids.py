@@ -27,6 +27,9 @@ class IdKind(StrEnum):
 
     FOLDER = "F"
     ITEM = "I"
+    # Graph's immutable message id (outlook-immutable-id.md): minted from the item's origin, so it
+    # survives moves within the mailbox; EWS never hands it out.
+    IMMUTABLE = "M"
 
 
 _KINDS = {ord(kind.value): kind for kind in IdKind}

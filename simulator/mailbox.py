@@ -37,6 +37,10 @@ class Mailbox:
         self.folders: dict[int, Folder] = {}
         self.distinguished: dict[str, int] = {}
         self.item_index: dict[int, int] = {}
+        # origin -> current serial of live items: Graph's immutable ids name items by origin.
+        self.origin_index: dict[int, int] = {}
+        # every serial an item ever had -> its origin, to name a gone item by its immutable id.
+        self.serial_origin: dict[int, int] = {}
         self.purged: list[Purged] = []
         self.removed_folders: list[RemovedFolder] = []
         self.events = EventLog(EVENT_RETENTION)
@@ -98,6 +102,11 @@ class Mailbox:
         """A live item by its current serial."""
         folder = self.item_index.get(serial)
         return None if folder is None else self.folders[folder].items.get(serial)
+
+    def item_by_origin(self, origin: int) -> Item | None:
+        """A live item by the serial it was created with (its immutable identity)."""
+        serial = self.origin_index.get(origin)
+        return None if serial is None else self.item(serial)
 
     def items(self) -> Iterator[Item]:
         """Every live item, folder by folder."""
@@ -177,6 +186,8 @@ class Mailbox:
         folder.touch_log.append((seq, item.serial))
         folder.local_commit_time_max = self.now()
         self.item_index[item.serial] = folder.serial
+        self.origin_index[item.origin] = item.serial
+        self.serial_origin[item.serial] = item.origin
 
     def unplace(self, item: Item) -> Folder:
         """Take an item out of its folder; returns the folder it was in."""
@@ -184,6 +195,7 @@ class Mailbox:
         seq = self.tick()
         del folder.items[item.serial]
         del self.item_index[item.serial]
+        self.origin_index.pop(item.origin, None)
         folder.tombstones[item.serial] = seq
         folder.deleted_count_total += 1
         folder.local_commit_time_max = self.now()

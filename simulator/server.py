@@ -29,6 +29,7 @@ from simulator.controlapi import routes as control_routes
 from simulator.endpoint import Endpoint
 from simulator.errors import SimulatorError
 from simulator.faults import Faults
+from simulator.graph.face import GraphFace
 from simulator.push import PushDispatcher
 from simulator.requestlog import RequestLog
 from simulator.settings import SimulatorSection
@@ -65,6 +66,7 @@ class Simulator:
         self.ews.streaming = Streams(self.ews)
         self.push = PushDispatcher(self.ews)
         self.control = Control(self.store)
+        self.graph = GraphFace(self.store, s.graph, self.clock, self.request_log)
         pop = s.population
         self.service_account = pop.service_account
         self.service_password = pop.service_password.get_secret_value()
@@ -86,19 +88,23 @@ class Simulator:
 
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
-            task = asyncio.get_running_loop().create_task(self.push.run())
+            loop = asyncio.get_running_loop()
+            tasks = [loop.create_task(self.push.run()), loop.create_task(self.graph.delivery.run())]
             try:
                 yield
             finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
         return Starlette(
             routes=[
                 Route(EWS_PATH, ews, methods=["POST"]),
                 Route(EWS_PATH.lower(), ews, methods=["POST"]),
                 *control_routes(self),
+                *self.graph.starlette_routes(),
             ],
             lifespan=lifespan,
         )
@@ -110,13 +116,19 @@ class Simulator:
         return f"http://{self.settings.host}:{self.port}"
 
     @property
+    def graph_url(self) -> str:
+        """Graph's version root, to give a Graph client as its base URL."""
+        return self.url + "/v1.0"
+
+    @property
     def endpoint_url(self) -> str:
         """The EWS endpoint URL to give exchangelib."""
         return self.url + EWS_PATH
 
     def start(self) -> Self:
         """Serve in a background thread; returns once the server accepts connections."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP so asyncio sets TCP_NODELAY (pipeline/servers.py says why).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.settings.host, self.settings.port))
         self.port = sock.getsockname()[1]

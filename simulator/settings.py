@@ -39,6 +39,35 @@ class Population(Section):
     user_password: SecretStr = SecretStr("password")
 
 
+class GraphSection(Section):
+    """The Microsoft Graph face (issue 11): tenant, app registration, limits, delivery timing.
+
+    Times marked "simulator clock" are measured on ``Clock``, which tests advance; the defaults
+    are Microsoft's documented numbers, and tests shrink the ones they cannot wait for."""
+
+    tenant_id: str = "8c2f3a51-3b9d-4e36-9b3e-6b0a5d6c1e77"
+    client_id: str = "2d9e7a54-0f3c-4b8e-a1d2-5c6b7e8f9a01"
+    client_secret: SecretStr = SecretStr("simulator-graph-secret")
+    token_lifetime_s: int = Field(default=3599, ge=1)
+    concurrency: int = Field(default=4, ge=1, description="concurrent requests (throttling)")
+    concurrency_scope: str = Field(default="mailbox", pattern="^(mailbox|app)$")
+    requests_per_10_min: int = Field(default=10_000, ge=1, description="per app and mailbox")
+    default_page_size: int = Field(default=10, ge=1, le=1000)
+    max_page_size: int = Field(default=1000, ge=1)
+    subscription_max_minutes: int = Field(default=4230, ge=1, description="Outlook messages")
+    validation_timeout_s: float = Field(default=10.0, gt=0, description="handshake answer time")
+    ack_timeout_s: float = Field(default=3.0, gt=0, description="notification answer time")
+    slow_threshold_s: float = Field(default=2.9, gt=0, description="an answer slower is slow")
+    retry_initial_s: float = Field(
+        default=60.0, gt=0, description="first redelivery delay (simulator clock); doubles"
+    )
+    retry_window_s: float = Field(
+        default=4 * 3600.0, gt=0, description="redelivery stops after this (simulator clock)"
+    )
+    max_notifications_per_post: int = Field(default=100, ge=1)
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+
+
 class SimulatorSection(Section):
     """The EWS simulator."""
 
@@ -61,6 +90,7 @@ class SimulatorSection(Section):
     )
     schema_dir: Path | None = Field(default=None, description="folder holding messages.xsd")
     limits: Limits = Limits()
+    graph: GraphSection = GraphSection()
     population: Population = Population()
 
 
