@@ -34,7 +34,7 @@ from simulator.graph import batch, delivery, delta, reads, subscriptions, token
 from simulator.graph.auth import GraphAuth, Principal
 from simulator.graph.errors import GraphError
 from simulator.graph.faults import GraphFaults
-from simulator.graph.ids import user_id
+from simulator.graph.ids import find_message, message_id, to_graph, user_id
 from simulator.graph.request import GraphContext, GraphRequest, GraphResponse, GraphRoute
 from simulator.graph.throttle import GraphThrottle
 from simulator.mailbox import Mailbox
@@ -107,6 +107,7 @@ class GraphFace:
             "reorder_notifications": self.faults.reorder_notifications,
             "declare_slow": self.faults.declare_slow,
             "clear": self.faults.clear,
+            "message_ids": self.message_ids,
         }
         for module in (reads, delta, subscriptions, batch):
             self.add_routes(module.routes())
@@ -266,6 +267,19 @@ class GraphFace:
                 return found
             ref = ref.lower()
             return next((m for m in self.store.mailboxes.values() if user_id(m.smtp) == ref), None)
+
+    def message_ids(self, smtp: str, item_id: str) -> dict[str, str]:
+        """The Graph ids of a live message named by its EWS id or either Graph id:
+        ``{"id": default id, "immutableId": immutable id}`` (tests translate control ids)."""
+        with self.store.lock:
+            mailbox = self.store.require(smtp)
+            item = find_message(mailbox, to_graph(item_id))
+            if item is None:
+                raise KeyError(f"no message {item_id!r} in {smtp}")
+            return {
+                "id": message_id(mailbox, item, immutable=False),
+                "immutableId": message_id(mailbox, item, immutable=True),
+            }
 
     def _log(
         self,
