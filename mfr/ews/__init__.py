@@ -3,8 +3,8 @@ service account's impersonated accounts, throttling, retries and error classific
 
 from mfr.ews.connection import EwsConnection
 from mfr.ews.errors import EwsError
-from mfr.ews.retry import RetryPolicy
 from mfr.ews.settings import ExchangeSettings
-from mfr.ews.throttle import Throttle
+from mfr.retry import RetryPolicy
+from mfr.throttle import Throttle
 
 __all__ = ["EwsConnection", "EwsError", "ExchangeSettings", "RetryPolicy", "Throttle"]

@@ -30,9 +30,10 @@ from pydantic import SecretStr
 
 from mfr.errors import ConfigError
 from mfr.ews.errors import EwsError
-from mfr.ews.retry import RetryPolicy, call
+from mfr.ews.retry import call
 from mfr.ews.settings import ExchangeSettings
-from mfr.ews.throttle import Throttle
+from mfr.retry import RetryPolicy
+from mfr.throttle import Throttle
 from mfr.topics import normalise_mailbox
 
 T = TypeVar("T")

@@ -9,7 +9,6 @@ otherwise it backs off exponentially with jitter.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from tenacity import (
@@ -22,21 +21,12 @@ from tenacity import (
 )
 
 from mfr.ews.errors import EwsError, EwsThrottledError, translate
-from mfr.ews.throttle import Throttle
+from mfr.retry import RetryPolicy
+from mfr.throttle import Throttle
 
 T = TypeVar("T")
 
 DEFAULT_BACK_OFF_S = 30.0  # when Exchange throttles without saying for how long
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How patient to be with one EWS call."""
-
-    attempts: int = 8
-    give_up_after_s: float = 600.0
-    first_wait_s: float = 0.5
-    max_wait_s: float = 60.0
 
 
 def _is_retriable(exc: BaseException) -> bool:

@@ -15,8 +15,9 @@ from mfr.ews.errors import (
     EwsUnavailableError,
     translate,
 )
-from mfr.ews.retry import RetryPolicy, call
-from mfr.ews.throttle import Throttle
+from mfr.ews.retry import call
+from mfr.retry import RetryPolicy
+from mfr.throttle import Throttle
 
 FAST = RetryPolicy(attempts=4, first_wait_s=0.001, max_wait_s=0.01)
 

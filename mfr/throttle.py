@@ -1,10 +1,11 @@
-"""Being a good citizen of Exchange: bounded concurrency, and honouring ErrorServerBusy back-offs.
+"""Being a good citizen of Exchange: bounded concurrency, and honouring the server's back-offs.
 
-A ``Throttle`` guards every EWS request of a process. Requests are grouped by *budget*, the
-account whose throttling budget Exchange charges: the service account by default, or each
-impersonated mailbox (``ExchangeSettings.backoff_scope``). Within a budget at most
-``max_concurrent`` requests run at once, and after Exchange answers ErrorServerBusy with a
-BackOffMilliseconds, no request of that budget is sent before the back-off has elapsed.
+A ``Throttle`` guards every request a process sends to Exchange, through EWS or Graph. Requests
+are grouped by *budget*, whatever Exchange charges: for EWS the service account by default, or
+each impersonated mailbox (``ExchangeSettings.backoff_scope``); for Graph the application and
+mailbox pair. Within a budget at most ``max_concurrent`` requests run at once, and after Exchange
+asks for a pause (EWS ErrorServerBusy's BackOffMilliseconds, Graph's 429 Retry-After), no request
+of that budget is sent before it has elapsed.
 """
 
 from __future__ import annotations
