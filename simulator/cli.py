@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,6 +14,8 @@ from simulator.generator import populate
 from simulator.server import Simulator
 from simulator.settings import SimulatorSettings
 
+TLS_DIR = Path("var/simulator-tls")
+
 
 def command(
     mailboxes: Annotated[int | None, typer.Option(help="mailboxes to generate")] = None,
@@ -21,6 +24,9 @@ def command(
     port: Annotated[int | None, typer.Option(help="TCP port (0: any free port)")] = None,
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     activity: Annotated[float | None, typer.Option(help="live changes per second")] = None,
+    tls: Annotated[
+        bool, typer.Option("--tls", help="serve HTTPS with a certificate of the simulator's own CA")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Run an EWS server over simulated mailboxes until interrupted."""
@@ -33,7 +39,12 @@ def command(
             if v is not None
         }
     )  # fmt: skip
-    updates = {k: v for k, v in {"port": port, "host": host}.items() if v is not None}
+    updates: dict[str, object] = {
+        k: v for k, v in {"port": port, "host": host}.items() if v is not None
+    }
+    if tls:
+        # A CA that outlives the run, so a client trusts it once rather than on every start.
+        updates.update(tls=True, tls_dir=base.tls_dir or TLS_DIR)
     settings = base.model_copy(update={**updates, "population": population})
     sim = Simulator(settings)
     made = populate(
@@ -59,6 +70,13 @@ def command(
     )
     if made:
         typer.echo(f"e.g.              {made[0]} (user password: see population.user_password)")
+    graph = settings.graph
+    typer.echo(f"Graph endpoint:   {sim.graph_url}")
+    typer.echo(f"token endpoint:   {sim.url}/{graph.tenant_id}/oauth2/v2.0/token")
+    typer.echo(f"Graph app:        {graph.client_id} (tenant {graph.tenant_id})")
+    typer.echo(f"client secret:    {graph.client_secret.get_secret_value()}")
+    if sim.ca_file is not None:
+        typer.echo(f"CA to trust:      {sim.ca_file.resolve()}")
     typer.echo("Ctrl-C to stop.")
     try:
         threading.Event().wait()

@@ -4,6 +4,10 @@ sim = Simulator()                       # or Simulator(SimulatorSection(...))
 with sim:                               # serves on a free loopback port in a thread
     sim.control.create_mailbox("alice@sim.example")
     sim.endpoint_url                    # http://127.0.0.1:PORT/EWS/Exchange.asmx
+
+With ``tls=True`` everything (EWS, Graph, the token endpoint, control) is served over HTTPS with a
+certificate of the simulator's own CA (``tls.py``); ``sim.url`` starts with ``https://`` and
+``sim.ca_file`` is the CA for clients to trust.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -36,6 +42,7 @@ from simulator.settings import SimulatorSection
 from simulator.store import Store
 from simulator.streaming import Streams
 from simulator.throttling import Throttle
+from simulator.tls import LOOPBACK_NAMES, TlsFiles, server_files
 from simulator.validation import ResponseValidator
 
 EWS_PATH = "/EWS/Exchange.asmx"
@@ -78,6 +85,8 @@ class Simulator:
             impersonate={"*"},
         )
         self.app = self._build_app()
+        self._tls_temp: tempfile.TemporaryDirectory[str] | None = None
+        self.tls: TlsFiles | None = self._tls_files() if s.tls else None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = s.port
@@ -110,10 +119,38 @@ class Simulator:
         )
 
     # --- running ---------------------------------------------------------------------------
+    def _tls_files(self) -> TlsFiles:
+        """The CA and server certificate, kept in ``tls_dir`` or else a temporary folder that
+        goes when the simulator object does."""
+        directory = self.settings.tls_dir
+        if directory is None:
+            self._tls_temp = tempfile.TemporaryDirectory(prefix="mfr-simulator-tls-")
+            directory = Path(self._tls_temp.name)
+        wildcard = self.settings.host in {"0.0.0.0", "::", ""}  # noqa: S104 - a name, not a bind
+        hosts = LOOPBACK_NAMES if wildcard else (*LOOPBACK_NAMES, self.settings.host)
+        return server_files(directory, hosts)
+
+    def _ssl_options(self) -> dict[str, Any]:
+        if self.tls is None:
+            return {}
+        return {"ssl_certfile": str(self.tls.cert_file), "ssl_keyfile": str(self.tls.key_file)}
+
     @property
     def url(self) -> str:
-        """The server's base URL."""
-        return f"http://{self.settings.host}:{self.port}"
+        """The server's base URL (``https://`` when serving TLS)."""
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.settings.host}:{self.port}"
+
+    @property
+    def authority_url(self) -> str:
+        """The identity platform's instance as msal wants it: the authority is
+        ``f"{authority_url}/{tenant}"`` (msal accepts only https, so a TLS simulator)."""
+        return self.url
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA certificate a client must trust to reach a TLS simulator (None without TLS)."""
+        return None if self.tls is None else self.tls.ca_file
 
     @property
     def graph_url(self) -> str:
@@ -138,6 +175,7 @@ class Simulator:
             lifespan="on",
             timeout_graceful_shutdown=2,
             access_log=False,
+            **self._ssl_options(),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -153,7 +191,13 @@ class Simulator:
 
     def serve(self) -> None:
         """Serve in the calling thread until interrupted."""
-        uvicorn.run(self.app, host=self.settings.host, port=self.settings.port, log_level="warning")
+        uvicorn.run(
+            self.app,
+            host=self.settings.host,
+            port=self.settings.port,
+            log_level="warning",
+            **self._ssl_options(),
+        )
 
     def stop(self) -> None:
         """Stop serving (open streaming connections are cut)."""

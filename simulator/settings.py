@@ -65,6 +65,26 @@ class GraphSection(Section):
         default=4 * 3600.0, gt=0, description="redelivery stops after this (simulator clock)"
     )
     max_notifications_per_post: int = Field(default=100, ge=1)
+    delivery_poll_s: float = Field(default=0.05, gt=0, description="how often delivery looks")
+    max_subscriptions_per_mailbox: int = Field(default=1000, ge=1, description="all apps")
+    slow_min_notifications: int = Field(
+        default=100, ge=1, description="notifications before the slow share is judged"
+    )
+    slow_window_s: float = Field(
+        default=600.0, gt=0, description="slow counts are flushed this often (simulator clock)"
+    )
+    slow_delay_s: float = Field(
+        default=600.0, gt=0, description="a flagged endpoint's delay and retry (simulator clock)"
+    )
+    reauthorize_notice_s: float = Field(
+        default=3600.0, ge=0, description="reauthorizationRequired this long before expiry"
+    )
+    reauthorize_every_s: float = Field(
+        default=900.0, gt=0, description="...and again this often (simulator clock)"
+    )
+    reauthorize_grace_s: float = Field(
+        default=600.0, gt=0, description="an unanswered challenge pauses notifications after"
+    )
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
 
 
@@ -89,6 +109,12 @@ class SimulatorSection(Section):
         default=False, description="check every response body against messages.xsd"
     )
     schema_dir: Path | None = Field(default=None, description="folder holding messages.xsd")
+    tls: bool = Field(
+        default=False, description="serve HTTPS with a certificate of the simulator's own CA"
+    )
+    tls_dir: Path | None = Field(
+        default=None, description="where that CA and certificate are kept (None: a temp folder)"
+    )
     limits: Limits = Limits()
     graph: GraphSection = GraphSection()
     population: Population = Population()

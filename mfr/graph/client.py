@@ -11,6 +11,7 @@ own host: the bearer token must never travel anywhere else.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,7 +61,9 @@ class GraphClient:
         self.policy = policy or RetryPolicy()
         self._http = httpx.Client(
             timeout=settings.request_timeout_s,
-            verify=str(settings.ca_file) if settings.ca_file else True,
+            verify=ssl.create_default_context(cafile=settings.ca_file)
+            if settings.ca_file
+            else True,
             transport=transport,
             follow_redirects=False,
         )

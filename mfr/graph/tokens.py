@@ -10,6 +10,7 @@ text: an admin must act, and retrying will not help. msal talks to the authority
 from __future__ import annotations
 
 import threading
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,19 @@ def _certificate_credential(path: str) -> dict[str, str]:
     }
 
 
+def _session(settings: GraphSettings) -> requests.Session:
+    """The HTTP session msal talks to the authority with. A configured CA must win: requests lets
+    REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's ``verify`` while it trusts the
+    environment, so with a CA of our own the environment is not trusted, and only its proxies are
+    carried over by hand."""
+    session = requests.Session()
+    if settings.ca_file is not None:
+        session.trust_env = False
+        session.verify = str(settings.ca_file)
+        session.proxies = urllib.request.getproxies()
+    return session
+
+
 class TokenSource:
     """Hands out a valid access token for the configured application; thread-safe."""
 
@@ -58,7 +72,7 @@ class TokenSource:
                 settings.client_id,
                 client_credential=credential,
                 authority=authority,
-                verify=str(settings.ca_file) if settings.ca_file else True,
+                http_client=_session(settings),
                 timeout=settings.request_timeout_s,
                 # Instance discovery asks login.microsoftonline.com about the authority: right for
                 # Microsoft's clouds, impossible for a private (test) authority.

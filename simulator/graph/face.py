@@ -112,6 +112,7 @@ class GraphFace:
         for module in (reads, delta, subscriptions, batch):
             self.add_routes(module.routes())
             self.controls.update(module.controls(self))
+        self.controls.update(token.controls(self))
 
     def add_routes(self, routes: Iterable[GraphRoute]) -> None:
         """Serve more routes (earlier ones win when two patterns match)."""
@@ -192,9 +193,10 @@ class GraphFace:
             operation = "graph." + compiled.route.operation
             ctx = GraphContext(self, request, principal, params)
             if "user" in params:
-                ctx.mailbox = self._user(params["user"], principal)
+                ctx.mailbox = self._user(params["user"])
                 ctx.user = params["user"]
                 smtp, backend = ctx.mailbox.smtp, ctx.mailbox.backend
+                principal.require_mailbox(smtp)
             answer = await self._call(compiled, ctx, principal, operation)
             result = "OK" if answer.status < 400 else str(answer.status)
         except GraphError as error:
@@ -252,11 +254,10 @@ class GraphFace:
         segment = next((s for s in path.split("/") if s), "")
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
 
-    def _user(self, ref: str, principal: Principal) -> Mailbox:
+    def _user(self, ref: str) -> Mailbox:
         mailbox = self.find_user(ref)
         if mailbox is None:
             raise GraphError(404, "ErrorInvalidUser", f"The requested user '{ref}' is invalid.")
-        principal.require_mailbox(mailbox.smtp)
         return mailbox
 
     def find_user(self, ref: str) -> Mailbox | None:
