@@ -1,4 +1,10 @@
-"""How to reach Exchange: endpoint, service account, authentication, and politeness limits."""
+"""How to reach Exchange: which API, and for EWS the endpoint, service account, authentication and
+politeness limits (Graph's own are in ``mfr.graph.settings``).
+
+``api = "ews"`` (the default) serves on-premises Exchange and EWS-allow-listed tenants;
+``api = "graph"`` serves Exchange Online through Microsoft Graph, where EWS is blocked since
+2026-10-01 unless allow-listed and off for everyone from 2027-04-01.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +12,29 @@ from typing import Literal, Self
 
 from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
 
+from mfr.graph.settings import GraphSettings
 from mfr.settings import Section
 
 ServerVersion = Literal["Exchange2013", "Exchange2016", "Exchange2019", "ExchangeOnline"]
 
 
 class ExchangeSettings(Section):
-    """The service account that impersonates every replicated mailbox, and how to reach EWS."""
+    """Which API reaches Exchange; for EWS, the service account that impersonates every
+    replicated mailbox; for Graph, the ``[exchange.graph]`` application."""
 
+    api: Literal["ews", "graph"] = Field(
+        default="ews", description="ews: on-premises (or allow-listed) EWS; graph: Exchange Online"
+    )
+    graph: GraphSettings | None = Field(
+        default=None, description="api = graph: the Entra application ([exchange.graph])"
+    )
     endpoint: AnyHttpUrl | None = Field(
         default=None, description="EWS URL (https://mail.contoso.com/EWS/Exchange.asmx); unset: "
         "Autodiscover per mailbox"
     )
     auth: Literal["basic", "ntlm", "oauth"] = "ntlm"
     service_account: str = Field(
-        min_length=1, description="user name (DOMAIN\\user or UPN); for oauth, the app's label"
+        default="", description="user name (DOMAIN\\user or UPN); for oauth, the app's label"
     )
     password: SecretStr | None = None
     tenant_id: str | None = Field(default=None, description="oauth: the Entra ID tenant")
@@ -40,6 +54,12 @@ class ExchangeSettings(Section):
 
     @model_validator(mode="after")
     def _credentials_fit_auth(self) -> Self:
+        if self.api == "graph":
+            if self.graph is None:
+                raise ValueError("api = graph needs an [exchange.graph] section")
+            return self
+        if not self.service_account:
+            raise ValueError("api = ews needs a service_account")
         if self.auth == "oauth":
             needed = ("tenant_id", "client_id", "client_secret")
             missing = [name for name in needed if not getattr(self, name)]
