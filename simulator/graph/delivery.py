@@ -20,7 +20,8 @@ of time (tests advance it):
   five slow ones. These rules apply to change notifications; lifecycle notifications (which
   announce losses) are always sent.
 - Injected faults (``GraphFaults``) act on change notifications only: ``take_drop`` loses a POST
-  for good with no ``missed`` (a loss Graph itself does not notice, to test that clients do not
+  for good, with a ``missed`` for its subscriptions when armed so (Graph noticed), or silently (a
+  loss Graph itself does not notice, to test that clients do not
   rely on notifications), ``take_delay`` holds a POST back, ``take_reorder`` reverses the next N
   notifications (waiting up to ``REORDER_HOLD_S`` for N to be queued), ``slow_endpoint`` flags
   every endpoint.
@@ -300,6 +301,8 @@ class Delivery:
         if faults.take_drop():
             for pending in batch:
                 queue.remove(pending)
+                if faults.drop_reports_missed:
+                    self.face.subscriptions.mark_missed(pending.subscription_id)
             self._record(key, batch, "dropped", "fault: delivery lost")
             return [], ""
         delay = faults.take_delay()

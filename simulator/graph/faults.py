@@ -41,6 +41,7 @@ class GraphFaults:
     http_status: int = 503
     latency_s: float = 0.0
     _drop: int = 0
+    drop_reports_missed: bool = False
     _delay: int = 0
     delay_s: float = 0.0
     _reorder: int = 0
@@ -91,10 +92,13 @@ class GraphFaults:
             return self.http_status if self._http.hit(operation, self.rng) else None
 
     # --- notifications ----------------------------------------------------------------------
-    def drop_notifications(self, count: int = 1) -> None:
-        """Lose the next ``count`` notification deliveries for good (never retried)."""
+    def drop_notifications(self, count: int = 1, *, missed: bool = False) -> None:
+        """Lose the next ``count`` notification deliveries for good (never retried). With
+        ``missed``, Graph knows it lost them and sends each subscription a ``missed`` lifecycle
+        notification, as for deliveries it gives up on; without, the loss is silent."""
         with self._lock:
             self._drop += count
+            self.drop_reports_missed = missed
 
     def delay_notifications(self, count: int = 1, seconds: float = 5.0) -> None:
         """Hold back the next ``count`` deliveries by ``seconds`` (simulator clock)."""

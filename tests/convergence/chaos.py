@@ -25,10 +25,13 @@ class Chaos:
     # A push subscription that Exchange drops is noticed only after twice StatusFrequency (at
     # least two minutes) of silence: the soak expires those too; the CI run, streaming ones.
     expire_push: bool = False
+    graph: bool = False  # the stack is fed through Graph: Graph's faults, not EWS's
     done: Counter[str] = field(default_factory=Counter)
 
     def kinds(self) -> dict[str, Callable[[], None]]:
         """Every fault this run can inject."""
+        if self.graph:
+            return self._graph_kinds()
         found: dict[str, Callable[[], None]] = {
             "listener killed": lambda: self._bounce("listener", 0.5, 3.0),
             "push listener killed": lambda: self._bounce("push listener", 0.5, 3.0),
@@ -46,6 +49,40 @@ class Chaos:
         if self.broker is not None:
             found["Kafka broker restarted"] = self.broker.restart
         return found
+
+    def _graph_kinds(self) -> dict[str, Callable[[], None]]:
+        """Graph's faults (issue 12): notifications lost (Graph notices: ``missed``), delayed and
+        reordered, a ``missed`` lifecycle event, a subscription removed, every delta token
+        expired, a 429 storm and 503s, and the processes killed as for EWS."""
+        graph = self.sim.graph
+        found: dict[str, Callable[[], None]] = {
+            "listener killed": lambda: self._bounce("listener", 0.5, 3.0),
+            "extractor killed": lambda: self._bounce("extractor", 0.2, 2.0),
+            "publisher killed": lambda: self._bounce("publisher", 0.2, 2.0),
+            "archive down": lambda: self._bounce("archive", 3.0, 6.0),
+            "429 storm": self._graph_storm,
+            "HTTP 503s": lambda: graph.faults.http_error(503, next_n=5),
+            "notifications lost": lambda: graph.faults.drop_notifications(2, missed=True),
+            "notifications delayed": lambda: graph.faults.delay_notifications(2, 3.0),
+            "notifications reordered": lambda: graph.faults.reorder_notifications(3),
+            "missed lifecycle event": lambda: graph.controls["lifecycle"](
+                event="missed", ids=self._one_subscription()),
+            "subscription removed": lambda: graph.controls["remove_subscriptions"](
+                ids=self._one_subscription()),
+            "delta tokens expired": lambda: graph.controls["expire_delta_tokens"](smtp=None),
+        }
+        if self.broker is not None:
+            found["Kafka broker restarted"] = self.broker.restart
+        return found
+
+    def _one_subscription(self) -> list[str]:
+        live = sorted(s["id"] for s in self.sim.graph.controls["subscriptions"]())
+        return [self.random.choice(live)] if live else []
+
+    def _graph_storm(self) -> None:
+        self.sim.graph.faults.throttle(fraction=0.3, retry_after_s=1)
+        time.sleep(self.random.uniform(3.0, 6.0))
+        self.sim.graph.faults.throttle(0)
 
     def schedule(self, rounds: int) -> list[str]:
         """Every kind of fault once per round, each round in a seeded order."""

@@ -10,6 +10,10 @@ PR_SEARCH_KEY, which a move keeps and a copy does not.
 
 What the truth cannot say — where a folder sat before it was moved into Deleted Items — comes
 from the :class:`Journal` the random user keeps.
+
+Fed through Graph, the archive's folder keys are Graph folder ids: the simulator's EWS ids in
+URL-safe base64. Keys are read back through ``to_ews``, which leaves EWS ids as they are (they
+never hold ``-`` or ``_``), so one oracle judges both sources.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from archive.store.tables import folders, mailboxes, messages
+from simulator.graph.ids import to_ews
 
 MAIL_CLASSES = {"ipm.note", "ipm.note.mimecaststub"}
 WITHHELD = {"Personal", "Private"}
@@ -172,10 +177,11 @@ class ArchiveView:
         with engine.connect() as conn:
             for row in conn.execute(select(mailboxes.c.address, folders).join(
                     mailboxes, mailboxes.c.id == folders.c.mailbox_id)):
-                folder_rows[row.address][row.folder_key] = dict(row._mapping)
+                datum = _ews_keys(dict(row._mapping), "folder_key", "parent_folder_key")
+                folder_rows[row.address][datum["folder_key"]] = datum
             for row in conn.execute(select(mailboxes.c.address, messages).join(
                     mailboxes, mailboxes.c.id == messages.c.mailbox_id)):
-                datum = dict(row._mapping)
+                datum = _ews_keys(dict(row._mapping), "folder_key", "last_known_folder_key")
                 datum["categories"] = json.loads(datum["categories"] or "[]")
                 message_rows[row.address].append(datum)
         return cls(folder_rows, message_rows)
@@ -194,6 +200,13 @@ class ArchiveView:
         if row is None:
             return None
         return ExpectedFolder(row["display_name"], row["parent_folder_key"], bool(row["deleted"]))
+
+
+def _ews_keys(row: dict[str, Any], *names: str) -> dict[str, Any]:
+    for name in names:
+        if row.get(name) is not None:
+            row[name] = to_ews(row[name])
+    return row
 
 
 @dataclass

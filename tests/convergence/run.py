@@ -23,7 +23,14 @@ from simulator import Simulator
 from simulator.generator import Generator, populate
 from tests.convergence.chaos import Chaos
 from tests.convergence.oracle import ArchiveView, Journal, Truth, Verdict, compare
-from tests.convergence.services import SERVICE, SERVICE_PASSWORD, Stack
+from tests.convergence.services import (
+    GRAPH_CLIENT_ID,
+    GRAPH_SECRET,
+    SERVICE,
+    SERVICE_PASSWORD,
+    GraphSource,
+    Stack,
+)
 from tests.convergence.user import RandomUser
 from tests.kafka.broker import KafkaBroker
 from tests.pipeline.snapshot import archive_snapshot
@@ -84,17 +91,25 @@ class Convergence:
     """Sets up, runs and checks one convergence run in ``workdir``."""
 
     def __init__(self, plan: Plan, sim: Simulator, bus: BusSettings, workdir: Path,
-                 broker: KafkaBroker | None = None) -> None:
+                 broker: KafkaBroker | None = None, api: str = "ews") -> None:
         self.plan, self.sim, self.workdir = plan, sim, workdir
-        self.report = Report(plan, "Kafka" if bus.uses_kafka else "the embedded bus")
+        where = "Kafka" if bus.uses_kafka else "the embedded bus"
+        self.report = Report(plan, where + (" through Graph" if api == "graph" else ""))
         sim.add_service_account(SERVICE, SERVICE_PASSWORD, impersonate={"*"})
+        graph = None
+        if api == "graph":
+            assert sim.ca_file is not None, "a Graph run needs a TLS simulator (msal: https only)"
+            sim.graph.controls["register_app"](client_id=GRAPH_CLIENT_ID, secret=GRAPH_SECRET)
+            graph = GraphSource(sim.graph.auth.tenant_id, sim.authority_url, sim.graph_url,
+                                sim.ca_file)
         self.mailboxes = populate(sim.control, plan.mailboxes, plan.messages, plan.seed,
                                   "sim.example", "user-password-1")
         Generator(sim.control, plan.seed + 2).messages(self.mailboxes[0], plan.big_mailbox)
-        self.stack = Stack(workdir, bus, sim.endpoint_url, self.mailboxes)
+        self.stack = Stack(workdir, bus, sim.endpoint_url, self.mailboxes, graph)
         self.journal = Journal()
         self.user = RandomUser(sim.control, self.mailboxes, plan.seed, self.view, self.journal)
-        self.chaos = Chaos(sim, self.stack, broker, random.Random(plan.seed + 3))
+        self.chaos = Chaos(sim, self.stack, broker, random.Random(plan.seed + 3),
+                           graph=graph is not None)
 
     def view(self) -> ArchiveView:
         """The archive as it is now."""
@@ -113,6 +128,7 @@ class Convergence:
             self._wait_live()
             self._act_under_faults()
             self.sim.faults.clear()
+            self.sim.graph.faults.clear()
             self._drain()
             self._check_replay()
         finally:
@@ -181,8 +197,8 @@ class Convergence:
     def _check_replay(self) -> None:
         """Stop the sources, let the publisher finish, then replay into a new database."""
         services = self.stack.services
-        codes = {name: services[name].stop() for name in
-                 ("listener", "push listener", "extractor")}
+        sources: tuple[str, ...] = ("listener", "push listener", "extractor")
+        codes = {name: services[name].stop() for name in sources if name in services}
         while not self._quiet():
             pass
         codes["publisher"] = services["publisher"].stop()

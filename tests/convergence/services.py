@@ -1,5 +1,6 @@
-"""The pipeline as separate processes — ``mfr archive``, ``publisher``, ``extractor`` and two
-``listener``s (streaming and push) — each one killable and restartable, as in a Kafka deployment.
+"""The pipeline as separate processes — ``mfr archive``, ``publisher``, ``extractor`` and the
+listeners: for EWS two (streaming and push), for Graph one (webhooks) — each one killable and
+restartable, as in a Kafka deployment.
 
 Every process reads one generated config file; secrets come from the environment, as an admin
 would set them.
@@ -23,6 +24,19 @@ from tests.kafka.broker import free_port
 
 SERVICE, SERVICE_PASSWORD = "svc-converge@sim.example", "converge-service-pw"
 ADMIN, ADMIN_PASSWORD = "ops", "ops-password-1"
+GRAPH_CLIENT_ID = "6f1c2a9e-5d4b-4c3a-9e8f-7a6b5c4d3e2f"
+GRAPH_SECRET = "converge-graph-secret"
+
+
+@dataclass(frozen=True)
+class GraphSource:
+    """Where a Graph-fed stack finds Exchange Online: the simulator's authority and Graph root,
+    its CA, and the tenant; the app registration is the test's own (``GRAPH_CLIENT_ID``)."""
+
+    tenant_id: str
+    authority_host: str
+    graph_url: str
+    ca_file: Path
 
 
 @dataclass
@@ -84,6 +98,7 @@ class Stack:
     bus: BusSettings
     endpoint: str
     mailboxes: list[str]
+    graph: GraphSource | None = None
     archive_port: int = field(default_factory=free_port)
     extractor_port: int = field(default_factory=free_port)
     listener_port: int = field(default_factory=free_port)
@@ -99,10 +114,19 @@ class Stack:
         env.update({"PYTHONPATH": os.pathsep.join(sys.path),
                     "MFR_EXCHANGE__PASSWORD": SERVICE_PASSWORD,
                     "MFR_PUBLISHER__INGEST_TOKEN": token})
+        logs = self.workdir
+        if self.graph is not None:
+            env["MFR_EXCHANGE__GRAPH__CLIENT_SECRET"] = GRAPH_SECRET
+            self.config = self._write("mfr.toml", self.mailboxes, "graph", self.listener_port)
+            self.services = {
+                name: Service(name, [command, "-c", str(self.config)], env, logs / f"{command}.log")
+                for name, command in (("archive", "archive"), ("publisher", "publisher"),
+                                      ("extractor", "extractor"), ("listener", "listener"))
+            }
+            return
         streaming, push = self.mailboxes[::2], self.mailboxes[1::2]
         self.config = self._write("mfr.toml", streaming, "streaming", self.listener_port)
         push_config = self._write("mfr-push.toml", push, "push", self.push_port)
-        logs = self.workdir
         self.services = {
             "archive": Service("archive", ["archive", "-c", str(self.config)], env,
                                logs / "archive.log"),
@@ -134,17 +158,14 @@ topic_prefix = "{bus.topic_prefix}"
 partitions = {bus.partitions}
 session_timeout_s = {bus.session_timeout_s}
 
-[exchange]
-endpoint = "{self.endpoint}"
-auth = "basic"
-service_account = "{SERVICE}"
-version = "Exchange2016"
+{self._exchange()}
 
 [listener]
-mode = "{mode}"
+{'' if mode == "graph" else f'mode = "{mode}"'}
 mailboxes = [{quoted}]
 port = {listener_port}
 resubscribe_after_s = 0.5
+{self._graph_listener(listener_port)}
 
 [listener.streaming]
 silence_timeout_s = 5.0
@@ -175,6 +196,34 @@ port = {self.archive_port}
 cookie_secure = false
 """)
         return path
+
+    def _exchange(self) -> str:
+        if self.graph is None:
+            return f"""[exchange]
+endpoint = "{self.endpoint}"
+auth = "basic"
+service_account = "{SERVICE}"
+version = "Exchange2016"
+"""
+        return f"""[exchange]
+api = "graph"
+
+[exchange.graph]
+tenant_id = "{self.graph.tenant_id}"
+client_id = "{GRAPH_CLIENT_ID}"
+authority_host = "{self.graph.authority_host}"
+graph_url = "{self.graph.graph_url}"
+ca_file = "{self.graph.ca_file}"
+"""
+
+    def _graph_listener(self, port: int) -> str:
+        if self.graph is None:
+            return ""
+        return f"""
+[listener.graph]
+notification_url = "http://127.0.0.1:{port}"
+hierarchy_interval_s = 5.0
+"""
 
     def start(self) -> None:
         """Start every service, downstream first."""

@@ -15,7 +15,7 @@ import pytest
 from mfr.settings import BusSettings
 from simulator import Simulator, SimulatorSection
 from tests.convergence.run import Convergence, Plan, Report
-from tests.convergence.services import SERVICE_PASSWORD
+from tests.convergence.services import GRAPH_SECRET, SERVICE_PASSWORD
 from tests.kafka.broker import KafkaBroker
 
 CI_PLAN = Plan(seed=7, mailboxes=6, messages=25, actions=300, rate=8.0, fault_rounds=1,
@@ -44,7 +44,9 @@ def check(report: Report, workdir: Path) -> None:
     assert not report.died, report.text()
     assert all(code == 0 for code in report.exit_codes.values()), report.exit_codes
     for log in workdir.glob("*.log"):
-        assert SERVICE_PASSWORD not in log.read_text(errors="replace"), log.name
+        text = log.read_text(errors="replace")
+        assert SERVICE_PASSWORD not in text, log.name
+        assert GRAPH_SECRET not in text, log.name
 
 
 @pytest.mark.timeout(600)
