@@ -9,17 +9,22 @@ parameter-name decoding, URL replacement (``/users/me-token-to-replace`` → ``/
 header and body inspection, and Graph's telemetry header.
 
 Tokens come from the simulator's authority the way an app-only client gets them
-(auth-v2-service.md, client credentials), in order of faithfulness: msal against the simulator's
-HTTPS token endpoint (msal insists on an https authority), a plain client-credentials POST to
-``/{tenant}/oauth2/v2.0/token``, or, while neither is served, a token the simulator signs
-directly. Kiota's bearer provider asks a token provider per request; ours caches the token until
-five minutes before it expires and gives none to hosts outside ``allowed_hosts``, as Azure's
-provider does.
+(auth-v2-service.md, client credentials): msal against a TLS simulator (msal accepts only an
+https authority), else a plain client-credentials POST to ``/{tenant}/oauth2/v2.0/token``
+(``signed_tokens`` skips HTTP, for the benchmark). Kiota's bearer provider asks a token provider
+per request; ours caches the token until five minutes before it expires and gives none to hosts
+outside ``allowed_hosts``, as Azure's provider does.
+
+The SDK's RetryHandler (kiota_http retry_handler.py) retries 429, 503 and 504 up to three times,
+waiting what ``Retry-After`` says when it is above zero (uncapped) and otherwise an exponential
+back-off plus a 3 s base delay; it gives up when the wait would be 180 s or more. Every retry
+carries a ``Retry-Attempt`` header. It is kept as it is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -27,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msal
+import requests
 from kiota_abstractions.authentication import (
     AccessTokenProvider,
     AllowedHostsValidator,
@@ -110,19 +117,25 @@ def posted_tokens(url: str, client_id: str, secret: str, verify: bool | str = Tr
 
 
 def msal_tokens(authority: str, client_id: str, secret: str, ca_file: str | Path) -> TokenFetch:
-    """Tokens through msal's ConfidentialClientApplication against the simulator's authority."""
-    import msal  # noqa: PLC0415 - only where the simulator serves HTTPS
-
+    """Tokens through msal's ConfidentialClientApplication against the simulator's authority.
+    ``instance_discovery=False``: msal would otherwise ask login.microsoftonline.com whether the
+    host is Microsoft's; the Session ignores ``REQUESTS_CA_BUNDLE``, which would override a
+    ``verify=`` given to msal (test_msal.py shows both)."""
+    session = requests.Session()
+    session.verify = str(ca_file)
+    session.trust_env = False
     app = msal.ConfidentialClientApplication(
         client_id,
         client_credential=secret,
         authority=authority,
-        verify=str(ca_file),
+        http_client=session,
         instance_discovery=False,
     )
 
     def fetch() -> tuple[str, float]:
         result = app.acquire_token_for_client(scopes=[SCOPE])
+        # No idle keep-alive connection left behind to hold up the simulator's shutdown.
+        session.close()
         if "access_token" not in result:
             raise RuntimeError(f"msal got no token: {result}")
         return str(result["access_token"]), float(result["expires_in"])
@@ -130,22 +143,15 @@ def msal_tokens(authority: str, client_id: str, secret: str, ca_file: str | Path
     return fetch
 
 
-def has_token_endpoint(sim: Simulator) -> bool:
-    """Whether the simulator serves the token endpoint yet."""
-    return any("oauth2" in str(getattr(route, "path", "")) for route in sim.app.routes)
-
-
 def default_tokens(sim: Simulator) -> TokenFetch:
-    """The most faithful token source the simulator offers (see the module docstring)."""
+    """The most faithful token source the simulator offers: msal over HTTPS, else a plain
+    client-credentials POST (see the module docstring)."""
     graph = sim.settings.graph
     secret = graph.client_secret.get_secret_value()
-    authority = getattr(sim, "authority_url", None)
-    ca_file = getattr(sim, "ca_file", None)
-    if authority and ca_file:
-        return msal_tokens(f"{authority}/{graph.tenant_id}", graph.client_id, secret, ca_file)
-    if has_token_endpoint(sim):
-        return posted_tokens(token_url(sim), graph.client_id, secret)
-    return signed_tokens(sim)
+    if sim.ca_file is not None:
+        authority = f"{sim.authority_url}/{graph.tenant_id}"
+        return msal_tokens(authority, graph.client_id, secret, sim.ca_file)
+    return posted_tokens(token_url(sim), graph.client_id, secret)
 
 
 async def check_json(response: httpx.Response) -> None:
@@ -157,12 +163,23 @@ async def check_json(response: httpx.Response) -> None:
 
 @asynccontextmanager
 async def graph_client(
-    base_url: str, tokens: AccessTokenProvider, *, check: bool = True, timeout: float = 30
+    base_url: str,
+    tokens: AccessTokenProvider,
+    *,
+    check: bool = True,
+    timeout: float = 30,
+    ca_file: str | Path | None = None,
 ) -> AsyncIterator[GraphServiceClient]:
     """A GraphServiceClient on ``base_url`` with the SDK's default middleware; JSON bodies are
-    CSDL-checked unless ``check`` is False (the benchmark)."""
+    CSDL-checked unless ``check`` is False (the benchmark); ``ca_file`` is the CA to trust for a
+    TLS simulator."""
     hooks: dict[str, list[Any]] = {"response": [check_json]} if check else {}
-    http = httpx.AsyncClient(event_hooks=hooks, timeout=timeout)
+    verify = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+    # Our own transport, closed by us: msgraph_core's AsyncGraphTransport wraps the client's
+    # transport without passing aclose() on, so closing the client would leave its connections
+    # open (and a server shutting down would wait for them).
+    transport = httpx.AsyncHTTPTransport(verify=verify)
+    http = httpx.AsyncClient(event_hooks=hooks, timeout=timeout, transport=transport)
     http = GraphClientFactory.create_with_default_middleware(client=http, options=sdk_options)
     adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(tokens), client=http)
     adapter.base_url = base_url
@@ -170,6 +187,7 @@ async def graph_client(
         yield GraphServiceClient(request_adapter=adapter)
     finally:
         await http.aclose()
+        await transport.aclose()
 
 
 @asynccontextmanager
@@ -178,5 +196,5 @@ async def simulator_client(
 ) -> AsyncIterator[GraphServiceClient]:
     """A checked GraphServiceClient on the simulator's Graph face."""
     provider = tokens or SimulatorTokens(default_tokens(sim))
-    async with graph_client(sim.graph_url, provider) as client:
+    async with graph_client(sim.graph_url, provider, ca_file=sim.ca_file) as client:
         yield client

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.simulator.graph.csdl import CHECKED, CsdlError, check_body
@@ -238,3 +239,13 @@ def test_errors_batches_and_unknown_shapes() -> None:
     check_body({"error": "invalid_client", "error_description": "AADSTS7000215"})
     check_body({"result": None})
     assert before == CHECKED
+
+
+def test_every_json_body_the_graph_client_gets_is_checked(smtp: str, graph: httpx.Client) -> None:
+    before = CHECKED.copy()
+    assert graph.get(f"/users/{smtp}/mailFolders").status_code == 200
+    assert graph.get("/users/nobody@sim.example").status_code == 404
+    counted = CHECKED - before
+    assert counted["bodies"] == 1
+    assert counted["mailFolder"] >= 5
+    assert counted["errors"] == 1

@@ -2,7 +2,9 @@
 HTTP. It lists folders, runs folder and message deltas to completion, follows delta links after
 control-API changes (new mail, move, copy, every kind of delete, read/flag/categories, sensitivity
 to Private), reads messages with extended properties, manages a subscription whose validation and
-notifications reach a receiver in the test, and rides out throttling with Retry-After.
+notifications reach a receiver in the test, and rides out throttling with Retry-After. The module
+has a simulator of its own serving HTTPS, so its tokens come from msal, unmodified too, through
+the simulator's token endpoint (``sdk.default_tokens``).
 
 Extended property ids follow extended-properties-overview.md's proptag form ("{type} {proptag}"):
 PR_SENSITIVITY is MAPI property 0x0036 (an Integer: 0 normal, 1 personal, 2 private,
@@ -14,33 +16,55 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+import warnings
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import pytest
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph.generated.models.subscription import Subscription
-from msgraph.generated.users.item.mail_folders.item.messages.delta.delta_request_builder import (
-    DeltaRequestBuilder,
-)
-from msgraph.generated.users.item.messages.item.message_item_request_builder import (
-    MessageItemRequestBuilder,
-)
 from msgraph.graph_service_client import GraphServiceClient
 
-from simulator import Simulator
+from simulator import Simulator, SimulatorSection
 from simulator.graph.ids import to_graph, user_id
+from tests.simulator.conftest import schema_dir
+from tests.simulator.graph.conftest import FAST_GRAPH
 from tests.simulator.graph.receiver import Receiver
 from tests.simulator.graph.sdk import simulator_client
 
-# The SDK's generated request builders warn about their own deprecated classes on import.
+# The SDK's generated request builders warn, as they are imported (here at collection, and
+# lazily in the tests), about their own deprecated classes.
 pytestmark = pytest.mark.filterwarnings("ignore:This class is deprecated:DeprecationWarning")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from msgraph.generated.users.item.mail_folders.item.messages.delta import (
+        delta_request_builder,
+    )
+    from msgraph.generated.users.item.messages.item import message_item_request_builder
+
 PAGE = "odata.maxpagesize=4"
 SENSITIVITY = "Integer 0x36"
 MESSAGE_CLASS = "String 0x1A"
 SELECT = ["subject", "isRead", "flag", "categories", "from", "receivedDateTime", "parentFolderId"]
 T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    """This module's own simulator: the package's Graph settings, served over HTTPS (msal
+    accepts only an https authority)."""
+    settings = SimulatorSection(
+        port=0,
+        validate_responses=True,
+        schema_dir=schema_dir(),
+        poll_s=0.02,
+        graph=FAST_GRAPH,
+        tls=True,
+        tls_dir=tmp_path_factory.mktemp("tls"),
+    )
+    with Simulator(settings) as simulator:
+        yield simulator
 
 
 def config(prefer: str | None = None, query: Any = None) -> RequestConfiguration[Any]:
@@ -53,14 +77,14 @@ def config(prefer: str | None = None, query: Any = None) -> RequestConfiguration
 
 def delta_query(select: list[str]) -> Any:
     """Message delta's generated query parameters with a $select."""
-    return DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(select=select)
+    builder = delta_request_builder.DeltaRequestBuilder
+    return builder.DeltaRequestBuilderGetQueryParameters(select=select)
 
 
 def message_query(select: list[str], expand: list[str]) -> Any:
     """Message get's generated query parameters with $select and $expand."""
-    return MessageItemRequestBuilder.MessageItemRequestBuilderGetQueryParameters(
-        select=select, expand=expand
-    )
+    builder = message_item_request_builder.MessageItemRequestBuilder
+    return builder.MessageItemRequestBuilderGetQueryParameters(select=select, expand=expand)
 
 
 def run(sim: Simulator, scenario: Callable[[GraphServiceClient], Awaitable[T]]) -> T:
@@ -119,6 +143,9 @@ def test_lists_folders_and_child_folders(sim: Simulator, smtp: str) -> None:
         assert child.parent_folder_id == inbox.id
 
     run(sim, scenario)
+    # Over HTTPS, with the token from msal through the simulator's token endpoint.
+    assert sim.url.startswith("https://")
+    assert [e.status for e in sim.request_log.entries(operation="graph.token")][-1:] == [200]
 
 
 def test_folder_delta_runs_to_completion_and_follows_changes(sim: Simulator, smtp: str) -> None:
