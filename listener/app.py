@@ -1,7 +1,10 @@
-"""The listener's HTTP face: push callbacks, health, readiness, Prometheus metrics, status."""
+"""The listener's HTTP face: push callbacks, Graph webhooks, health, readiness, Prometheus
+metrics, status."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
@@ -9,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
+from listener.graphapp import add_graph_routes
 from listener.push import Answer, PushMode
 from listener.service import Listener
 from listener.xmlguard import XML_MEDIA_TYPE, BadNotificationError, check_envelope, soap_fault
@@ -41,7 +45,16 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def create_app(listener: Listener) -> FastAPI:
     """An app serving ``listener``."""
-    app = FastAPI(title="mfr listener", docs_url=None, redoc_url=None, openapi_url=None)
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        listener.serving.set()  # Graph mode subscribes once its webhooks can be validated
+        yield
+
+    app = FastAPI(title="mfr listener", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
+    graph = listener.settings.graph
+    add_graph_routes(app, listener.graph_mode, listener.webhooks, listener.metrics,
+                     graph.max_body_bytes, graph.max_depth)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -65,7 +78,7 @@ def create_app(listener: Listener) -> FastAPI:
     @app.get("/status")
     def status() -> dict[str, Any]:
         """Per mailbox: subscribed, connection group, last event, last resync, last error."""
-        return {"mode": listener.settings.mode, "mailboxes": listener.board.view()}
+        return {"mode": listener.mode_name, "mailboxes": listener.board.view()}
 
     @app.post("/push/{token}")
     async def push(token: str, request: Request) -> Response:

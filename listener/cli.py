@@ -1,4 +1,5 @@
-"""``mfr listener``: hold EWS subscriptions for every selected mailbox until stopped."""
+"""``mfr listener``: hold EWS subscriptions (or Graph subscriptions, with ``[exchange] api =
+"graph"``) for every selected mailbox until stopped."""
 
 from __future__ import annotations
 
@@ -12,13 +13,19 @@ from listener.settings import ListenerSettings
 from mfr.bus import open_bus
 from mfr.codec import Codec
 from mfr.ews import EwsConnection
+from mfr.graph import GraphClient
 from mfr.logs import configure_logging
 from mfr.options import ConfigOption
 from mfr.serve import serve
 
 
-def connection_for(settings: ListenerSettings) -> EwsConnection:
-    """The service account's EWS access, with room in its HTTP pool for the hanging connections."""
+def connection_for(settings: ListenerSettings) -> EwsConnection | GraphClient:
+    """With ``api = "graph"`` the application's Graph client; otherwise the service account's
+    EWS access, with room in its HTTP pool for the hanging connections."""
+    if settings.exchange.api == "graph":
+        if settings.exchange.graph is None:
+            raise ValueError("[exchange] api = graph needs an [exchange.graph] section")
+        return GraphClient(settings.exchange.graph)
     streaming = settings.listener.streaming
     hanging = 0
     if settings.listener.mode == "streaming":
@@ -32,14 +39,18 @@ def command(
     config: ConfigOption = None,
     json_logs: Annotated[bool, typer.Option(help="log JSON lines")] = False,
 ) -> None:
-    """Subscribe to the selected mailboxes (streaming or push); write change events."""
+    """Subscribe to the selected mailboxes (EWS streaming or push, or Graph webhooks); write
+    change events."""
     configure_logging(json=json_logs)
     settings = ListenerSettings.load(config)
     bus = open_bus(settings.bus)
-    listener = Listener(settings, bus, connection_for(settings), Codec())
+    connection = connection_for(settings)
+    listener = Listener(settings, bus, connection, Codec())
     listener.start()
     try:
         serve(create_app(listener), settings.listener.host, settings.listener.port)
     finally:
         listener.stop()
+        if isinstance(connection, GraphClient):
+            connection.close()
         bus.close()

@@ -1,7 +1,15 @@
-"""From exchangelib's notifications to ChangeEvent datums: one per EWS event, plus resyncs.
+"""From notifications to ChangeEvent datums: one per EWS event, one per Graph change
+notification, the folder-tree checks Graph needs, plus resyncs.
 
 A StatusEvent is a keep-alive that only moves the watermark on; it is not written to the bus (it
 says nothing changed), but its watermark is kept, so a push subscription can resume from it.
+
+A Graph change notification names the message (``resourceData.id``, an immutable id because every
+subscription is created with ``Prefer: IdType="ImmutableId"``, outlook-immutable-id.md) but not
+its folder, change key or time (outlook-change-notifications-overview.md, "notifications without
+resource data"): those fields stay null, and the extractor's delta queries say the rest. Graph has
+no notifications for mail folders at all, so the listener writes a folder ``Modified`` of source
+``Poll`` on a timer, and the extractor reads the folder tree's delta when it sees one.
 """
 
 from __future__ import annotations
@@ -111,14 +119,16 @@ def change_events(mailbox: str, source: str, notification: Notification) -> Batc
     return Batch(events, watermark)
 
 
-def resync_event(mailbox: str, reason: str, subscription_id: str | None = None,
-                 source: str = "Sync") -> dict[str, Any]:
-    """A Resync: events of ``mailbox`` may have been missed, so the extractor syncs it fully."""
+GRAPH_CHANGE_TYPES = {"created": "Created", "updated": "Modified", "deleted": "Deleted"}
+HIERARCHY_CHECK = "hierarchy check"
+
+
+def _blank(mailbox: str, event_type: str, target: str, source: str) -> dict[str, Any]:
     return {
         "event_id": str(uuid.uuid4()),
         "mailbox": normalise_mailbox(mailbox),
-        "event_type": "Resync",
-        "target": "Mailbox",
+        "event_type": event_type,
+        "target": target,
         "id": None,
         "change_key": None,
         "parent_folder_id": None,
@@ -127,9 +137,33 @@ def resync_event(mailbox: str, reason: str, subscription_id: str | None = None,
         "unread_count": None,
         "watermark": None,
         "previous_watermark": None,
-        "subscription_id": subscription_id,
+        "subscription_id": None,
         "source": source,
-        "reason": reason,
+        "reason": None,
         "event_time": None,
         "received_time": now_utc(),
     }
+
+
+def graph_change_event(mailbox: str, subscription_id: str, change_type: str,
+                       message_id: str) -> dict[str, Any]:
+    """The ChangeEvent of one Graph change notification (``change_type`` created, updated or
+    deleted; ``message_id`` its ``resourceData.id``)."""
+    datum = _blank(mailbox, GRAPH_CHANGE_TYPES[change_type], "Item", "Webhook")
+    datum.update(id=message_id, subscription_id=subscription_id)
+    return datum
+
+
+def hierarchy_check_event(mailbox: str) -> dict[str, Any]:
+    """The periodic folder-tree check of a Graph mailbox (Graph has no folder notifications)."""
+    datum = _blank(mailbox, "Modified", "Folder", "Poll")
+    datum["reason"] = HIERARCHY_CHECK
+    return datum
+
+
+def resync_event(mailbox: str, reason: str, subscription_id: str | None = None,
+                 source: str = "Sync") -> dict[str, Any]:
+    """A Resync: events of ``mailbox`` may have been missed, so the extractor syncs it fully."""
+    datum = _blank(mailbox, "Resync", "Mailbox", source)
+    datum.update(subscription_id=subscription_id, reason=reason)
+    return datum

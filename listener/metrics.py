@@ -33,6 +33,37 @@ class Metrics:
                                          "Time to store a batch of change events on the bus",
                                          ["result"], registry=r)
 
+        # Graph mode (webhooks)
+        self.notifications = Counter("mfr_listener_notifications",
+                                     "Graph notifications received, by kind (change, lifecycle)",
+                                     ["kind"], registry=r)
+        self.dropped = Counter("mfr_listener_notifications_dropped",
+                               "Graph notifications dropped unwritten, by reason", ["reason"],
+                               registry=r)
+        self.lifecycle = Counter("mfr_listener_lifecycle_events",
+                                 "Graph lifecycle notifications accepted, by event", ["event"],
+                                 registry=r)
+        self.ack_seconds = Histogram(
+            "mfr_listener_webhook_ack_seconds",
+            "Time from a webhook POST's arrival to its answer (Graph allows 3 s)",
+            ["outcome"], registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 3.0, 5.0),
+        )
+        self.webhook_requests = Counter("mfr_listener_webhook_requests",
+                                        "Webhook POSTs answered, by outcome", ["outcome"],
+                                        registry=r)
+        self.renewed = Counter("mfr_listener_subscriptions_renewed",
+                               "Graph subscriptions renewed before expiry (or reauthorized)",
+                               ["how"], registry=r)
+        self.recreated = Counter("mfr_listener_subscriptions_recreated",
+                                 "Graph subscriptions created anew, by reason", ["reason"],
+                                 registry=r)
+        self.graph_errors = Counter("mfr_listener_graph_errors",
+                                    "Failed Graph subscription calls, by HTTP status and code",
+                                    ["status", "code"], registry=r)
+        self.hierarchy_checks = Counter("mfr_listener_hierarchy_checks",
+                                        "Folder-tree check events written (Graph)", registry=r)
+
     def flushed(self, seconds: float, records: int, ok: bool) -> None:
         """Record one flush of the outbox."""
         self.produce_seconds.labels("ok" if ok else "failed").observe(seconds)

@@ -5,6 +5,9 @@ once, then resolves each batch's future: done when the bus stored the records, f
 ``BusError``) when it did not. After a failed flush the producer is closed and a fresh one made, so
 records that were not stored are neither kept nor written twice behind the caller's back: the
 caller decides whether to try again (streaming) or to refuse the notification (push).
+
+MailboxStatus records (Graph mode reports each mailbox's subscription state on the status topic)
+go the same way, so there is still one producer.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from mfr.bus import Bus, Producer
 from mfr.codec import Codec
 from mfr.errors import BusError, MfrError
 from mfr.settings import BusSettings
-from mfr.topics import Topic, record_key, topic_name
+from mfr.topics import Topic, record_key, status_key, topic_name
 
 log = structlog.get_logger(__name__)
 
@@ -32,7 +35,7 @@ _STOP = object()
 
 @dataclass
 class _Batch:
-    records: list[tuple[str, bytes]]
+    records: list[tuple[str, str, bytes]]  # topic, key, value
     future: Future[None] = field(default_factory=Future)
 
 
@@ -49,6 +52,7 @@ class Outbox:
     ) -> None:
         self._bus = bus
         self._topic = topic_name(settings, Topic.CHANGES)
+        self._status_topic = topic_name(settings, Topic.STATUS)
         self._codec = codec
         self._on_flush = on_flush
         self._flush_timeout_s = flush_timeout_s
@@ -76,13 +80,27 @@ class Outbox:
         """Queue ChangeEvent datums; the future completes once all are stored (or failed)."""
         try:
             records = [
-                (record_key(event["mailbox"]), self._codec.encode("ChangeEvent", event))
+                (self._topic, record_key(event["mailbox"]),
+                 self._codec.encode("ChangeEvent", event))
                 for event in events
             ]
         except (MfrError, ValueError) as exc:
-            failed: Future[None] = Future()
-            failed.set_exception(exc)
-            return failed
+            return _failed(exc)
+        return self._queue_batch(records)
+
+    def submit_status(self, statuses: Sequence[dict[str, Any]]) -> Future[None]:
+        """Queue MailboxStatus datums for the status topic (keyed by mailbox and component)."""
+        try:
+            records = [
+                (self._status_topic, status_key(status["mailbox"], status["component"]),
+                 self._codec.encode("MailboxStatus", status))
+                for status in statuses
+            ]
+        except (MfrError, ValueError) as exc:
+            return _failed(exc)
+        return self._queue_batch(records)
+
+    def _queue_batch(self, records: list[tuple[str, str, bytes]]) -> Future[None]:
         batch = _Batch(records)
         if not records:
             batch.future.set_result(None)
@@ -149,8 +167,8 @@ class Outbox:
             producer = self._producer or self._bus.producer()
             self._producer = producer
             for batch in batches:
-                for key, value in batch.records:
-                    producer.produce(self._topic, key, value)
+                for topic, key, value in batch.records:
+                    producer.produce(topic, key, value)
             producer.flush(self._flush_timeout_s)
         except BusError as exc:
             self.healthy, self.last_error = False, str(exc)
@@ -178,3 +196,9 @@ class Outbox:
         except BusError as exc:
             # Closing flushes first; what it could not store was already reported as failed.
             log.debug("producer closed with records unstored", error=str(exc))
+
+
+def _failed(exc: Exception) -> Future[None]:
+    failed: Future[None] = Future()
+    failed.set_exception(exc)
+    return failed

@@ -252,6 +252,10 @@ class PushMode:
             self.board.update(entry.mailbox, last_event=now_utc())
         return Answer(200, results.ok_payload(), "ok")
 
+    def problem(self) -> str | None:
+        """Nothing beyond ``healthy``: failed mailboxes show on /status."""
+        return None
+
     def healthy(self) -> bool:
         """Push subscriptions need no thread of their own."""
         return True

@@ -1,5 +1,7 @@
 """Which mailboxes to replicate: the configured list, plus the members of distribution groups,
-expanded with ExpandDL (nested groups too) and read again periodically.
+expanded with ExpandDL (nested groups too) or, in Graph mode, with the group's
+``transitiveMembers`` (which Graph flattens itself; the application then needs
+``GroupMember.Read.All``), and read again periodically.
 
 A group that cannot be read keeps its last known members: a passing EWS failure must not make
 hundreds of mailboxes "leave" (and be unsubscribed) only to join again minutes later.
@@ -8,11 +10,13 @@ hundreds of mailboxes "leave" (and be unsubscribed) only to join again minutes l
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 from mfr.ews import EwsConnection, EwsError
+from mfr.graph import GraphClient, GraphError
 from mfr.topics import normalise_mailbox
 
 log = structlog.get_logger(__name__)
@@ -41,6 +45,40 @@ def exchangelib_expand(connection: EwsConnection) -> Expand:
     return expand
 
 
+@dataclass(frozen=True)
+class Member:
+    """A group member as ``MailboxSelection`` reads one (the shape of exchangelib's Mailbox)."""
+
+    email_address: str
+    mailbox_type: str = "Mailbox"
+
+
+def graph_expand(client: GraphClient) -> Expand:
+    """A group's members through Graph: the group found by its address, then its
+    ``transitiveMembers`` that are users with a mail address (nested groups are already
+    flattened, so none is returned as a group)."""
+
+    def expand(group: str) -> list[Any]:
+        found = client.get_json(
+            "groups", mailbox=group, doing=f"find group {group}",
+            params={"$filter": f"mail eq '{group.replace(chr(39), chr(39) * 2)}'",
+                    "$select": "id"},
+        )
+        matches = found.get("value") or []
+        if not matches:
+            raise GraphError(f"find group {group}: no group has this address", status=404)
+        members: list[Any] = []
+        for page in client.pages(
+            f"groups/{matches[0]['id']}/transitiveMembers/microsoft.graph.user",
+            mailbox=group, doing=f"members of {group}", params={"$select": "mail"},
+        ):
+            members += [Member(str(user["mail"])) for user in page.get("value") or []
+                        if isinstance(user, dict) and user.get("mail")]
+        return members
+
+    return expand
+
+
 class MailboxSelection:
     """The configured mailboxes and the last successful expansion of each group."""
 
@@ -62,7 +100,7 @@ class MailboxSelection:
             try:
                 self._members[group] = self._expand_group(group, depth=0, seen=set())
                 self.errors.pop(group, None)
-            except EwsError as exc:
+            except (EwsError, GraphError) as exc:
                 self.errors[group] = str(exc)
                 log.warning("distribution group not read; keeping its last members",
                             group=group, error=str(exc), kept=len(self._members.get(group, ())))

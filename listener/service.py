@@ -1,25 +1,30 @@
-"""The listener: the selected mailboxes' subscriptions (streaming or push), the bus, and the
-periodic work (re-reading distribution groups, subscribing again what failed)."""
+"""The listener: the selected mailboxes' subscriptions (EWS streaming or push, or Graph
+webhooks), the bus, and the periodic work (re-reading distribution groups, subscribing again
+what failed, renewing Graph subscriptions, Graph folder checks)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
 
+from listener.graphmode import GraphMode
 from listener.metrics import Metrics
 from listener.outbox import Outbox
 from listener.push import PushMode
-from listener.selection import Expand, MailboxSelection, exchangelib_expand
+from listener.selection import Expand, MailboxSelection, exchangelib_expand, graph_expand
 from listener.settings import ListenerSettings
 from listener.status import StatusBoard
 from listener.streaming import StreamingMode
+from listener.webhook import WebhookIntake
 from mfr.bus import Bus
 from mfr.codec import Codec
 from mfr.ews import EwsConnection
+from mfr.graph import GraphClient
 from mfr.topics import Topic, topic_specs
 
 log = structlog.get_logger(__name__)
@@ -45,6 +50,9 @@ class Mode(Protocol):
     def healthy(self) -> bool:
         """Whether the subscriptions are being served."""
 
+    def problem(self) -> str | None:
+        """Why the mode is not serving its mailboxes (for /readyz), if it is not."""
+
     def stop(self) -> None:
         """Stop every subscription's work."""
 
@@ -56,12 +64,16 @@ class Listener:
         self,
         settings: ListenerSettings,
         bus: Bus,
-        connection: EwsConnection,
+        connection: EwsConnection | GraphClient,
         codec: Codec,
         expand: Expand | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] | None = None,
     ) -> None:
-        """``clock`` times push subscriptions' silence (tests share the simulator's)."""
+        """``connection`` is the EWS service account's, or with ``[exchange] api = "graph"``
+        the Graph application's client. ``clock`` times push subscriptions' silence and Graph
+        retries and folder checks; ``wall_clock`` is what Graph subscriptions expire by (tests
+        share the simulator's clocks)."""
         self.settings = settings.listener
         self.bus = bus
         self.bus_settings = settings.bus
@@ -70,18 +82,35 @@ class Listener:
         self.board = StatusBoard()
         self.outbox = Outbox(bus, settings.bus, codec, on_flush=self.metrics.flushed,
                              flush_timeout_s=self.settings.bus_flush_timeout_s)
-        self.selection = MailboxSelection(
-            self.settings.mailboxes,
-            self.settings.distribution_groups,
-            expand or exchangelib_expand(connection),
-        )
-        self.mode: StreamingMode | PushMode
-        if self.settings.mode == "push":
-            self.mode = PushMode(self.settings, connection, self.outbox, self.board, self.metrics,
-                                 clock)
+        self.serving = threading.Event()  # set once the HTTP app serves (create_app's lifespan)
+        self.graph_mode: GraphMode | None = None
+        self.webhooks: WebhookIntake | None = None
+        self.mode: StreamingMode | PushMode | GraphMode
+        if settings.exchange.api == "graph":
+            if not isinstance(connection, GraphClient):
+                raise TypeError("[exchange] api = graph needs a mfr.graph.GraphClient")
+            self.mode_name = "graph"
+            self.graph_mode = GraphMode(self.settings, connection, self.outbox, self.board,
+                                        self.metrics, self.serving, clock=clock,
+                                        **({"now": wall_clock} if wall_clock else {}))
+            self.mode = self.graph_mode
+            self.webhooks = WebhookIntake(self.graph_mode, self.outbox, self.metrics,
+                                          self.settings.graph.ack_timeout_s)
+            expand = expand or graph_expand(connection)
         else:
-            self.mode = StreamingMode(self.settings, connection, self.outbox, self.board,
-                                      self.metrics)
+            if not isinstance(connection, EwsConnection):
+                raise TypeError("[exchange] api = ews needs a mfr.ews.EwsConnection")
+            self.mode_name = self.settings.mode
+            expand = expand or exchangelib_expand(connection)
+            if self.settings.mode == "push":
+                self.mode = PushMode(self.settings, connection, self.outbox, self.board,
+                                     self.metrics, clock)
+            else:
+                self.mode = StreamingMode(self.settings, connection, self.outbox, self.board,
+                                          self.metrics)
+        self.selection = MailboxSelection(
+            self.settings.mailboxes, self.settings.distribution_groups, expand
+        )
         self.ready = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -89,8 +118,9 @@ class Listener:
 
     def start(self) -> None:
         """Check the bus, then subscribe everything in the background."""
-        changes = topic_specs(self.bus_settings)[Topic.CHANGES]
-        self.bus.ensure_topics([changes])
+        specs = topic_specs(self.bus_settings)
+        wanted = [Topic.CHANGES] + ([Topic.STATUS] if self.graph_mode is not None else [])
+        self.bus.ensure_topics([specs[topic] for topic in wanted])
         self.outbox.start()
         self._thread = threading.Thread(target=self._run, name="listener", daemon=True)
         self._thread.start()
@@ -98,7 +128,7 @@ class Listener:
     def _run(self) -> None:
         try:
             mailboxes = sorted(self.selection.current())
-            log.info("subscribing", mailboxes=len(mailboxes), mode=self.settings.mode)
+            log.info("subscribing", mailboxes=len(mailboxes), mode=self.mode_name)
             self.mode.add(mailboxes, "listener started")
             self.ready.set()
             log.info("subscribed", subscribed=self.board.count_subscribed())
@@ -132,10 +162,11 @@ class Listener:
             "mailboxes": len(self.board),
             "bus": "ok" if self.outbox.healthy else self.outbox.last_error,
         }
-        if self.started_error:
-            detail["error"] = self.started_error
+        problem = self.started_error or self.mode.problem()
+        if problem:
+            detail["error"] = problem
         ok = (self.ready.is_set() and self.outbox.healthy and self.mode.healthy()
-              and not self.started_error)
+              and not problem)
         return ok, detail
 
     def stop(self) -> None:

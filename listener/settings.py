@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import AnyHttpUrl, Field, model_validator
 
@@ -78,6 +79,65 @@ class PushSection(Section):
     )
 
 
+class GraphListenerSection(Section):
+    """Graph change notifications (``[exchange] api = "graph"``): webhooks to this listener."""
+
+    notification_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="the listener's public HTTPS base URL, e.g. https://listener.contoso.com "
+        "(a reverse proxy in front of the listener); Graph POSTs to {notification_url}"
+        "/graph/notifications and /graph/lifecycle. Plain http only on loopback (tests)",
+    )
+    subscription_minutes: int = Field(
+        default=4200, ge=5, le=4230,
+        description="lifetime asked for each subscription: Outlook messages allow at most 4,230 "
+        "minutes; the default leaves 30 minutes for clock skew between us and Graph",
+    )
+    renew_before_min: float = Field(
+        default=1440.0, gt=0,
+        description="renew a subscription when less than this is left of its lifetime",
+    )
+    check_every_s: float = Field(
+        default=30.0, gt=0, description="how often expiry and failed subscriptions are looked at"
+    )
+    hierarchy_interval_s: float = Field(
+        default=60.0, gt=0,
+        description="Graph has no notifications for the folder tree: each mailbox gets a folder "
+        "check event this often, mailboxes spread evenly over the interval",
+    )
+    ack_timeout_s: float = Field(
+        default=2.5, gt=0, lt=3.0,
+        description="how long a notification may wait for the bus; Graph waits 3 s for the "
+        "answer, so past this it gets a 503 and delivers again",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="larger notification bodies are refused (413)"
+    )
+    max_depth: int = Field(
+        default=16, ge=4, le=64, description="JSON nested deeper is refused (400)"
+    )
+    access_denied_retry_s: float = Field(
+        default=900.0, gt=0,
+        description="a mailbox refused with 401/403 is tried again only after this long: an "
+        "admin must act, so a tight loop would only burn the throttling budget",
+    )
+    serving_wait_s: float = Field(
+        default=30.0, ge=0,
+        description="at start, how long to wait for the HTTP app before subscribing (Graph "
+        "validates the notification URL while each subscription is created)",
+    )
+
+    @model_validator(mode="after")
+    def _https_unless_loopback(self) -> Self:
+        url = self.notification_url
+        if url is not None and url.scheme != "https":
+            host = (urlsplit(str(url)).hostname or "").lower()
+            if host not in ("127.0.0.1", "localhost", "::1"):
+                raise ValueError("graph.notification_url must be https:// (Graph delivers only "
+                                 "to HTTPS); plain http is accepted on loopback only")
+        return self
+
+
 class ListenerSection(Section):
     """What the listener subscribes to and how."""
 
@@ -105,6 +165,7 @@ class ListenerSection(Section):
                       description="health, metrics, status and push callbacks")
     streaming: StreamingSection = StreamingSection()
     push: PushSection = PushSection()
+    graph: GraphListenerSection = GraphListenerSection()
 
     @model_validator(mode="after")
     def _push_needs_a_callback(self) -> Self:
@@ -121,3 +182,9 @@ class ListenerSettings(MfrSettings):
 
     exchange: ExchangeSettings
     listener: ListenerSection = ListenerSection()
+
+    @model_validator(mode="after")
+    def _graph_needs_a_notification_url(self) -> Self:
+        if self.exchange.api == "graph" and self.listener.graph.notification_url is None:
+            raise ValueError("[exchange] api = graph needs listener.graph.notification_url")
+        return self

@@ -196,6 +196,10 @@ class StreamingMode:
             self.metrics.throttled.labels(error.code).inc()
         self.metrics.ews_errors.labels(error.code).inc()
 
+    def problem(self) -> str | None:
+        """Nothing beyond ``healthy``: failed mailboxes show on /status."""
+        return None
+
     def healthy(self) -> bool:
         """Whether every group has its connection thread."""
         with self._lock:

@@ -80,7 +80,7 @@ class Harness:
         connection = connection_for(settings)
         connection.policy = policy
         self.listener = Listener(settings, self.bus, connection, Codec(), expand=expand,
-                                 **({"clock": clock} if clock else {}))
+                                 clock=clock or time.monotonic)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._changes: Changes | None = None
