@@ -69,8 +69,9 @@ class GraphClient:
         )
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool, and the token source's connection to the authority."""
         self._http.close()
+        self.tokens.close()
 
     def url(self, path_or_link: str) -> str:
         """An absolute URL on Graph's host: a path below the version root, or a link Graph gave."""

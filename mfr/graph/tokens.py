@@ -55,7 +55,14 @@ class TokenSource:
     def __init__(self, settings: GraphSettings) -> None:
         self._settings = settings
         self._app: msal.ConfidentialClientApplication | None = None
+        self._session: requests.Session | None = None
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the connection to the authority (a kept-alive connection would hold it open)."""
+        with self._lock:
+            if self._session is not None:
+                self._session.close()
 
     def _client(self) -> msal.ConfidentialClientApplication:
         # Built on first use: msal reads the authority's OpenID configuration in its constructor,
@@ -72,13 +79,17 @@ class TokenSource:
                 settings.client_id,
                 client_credential=credential,
                 authority=authority,
-                http_client=_session(settings),
+                http_client=self._new_session(settings),
                 timeout=settings.request_timeout_s,
                 # Instance discovery asks login.microsoftonline.com about the authority: right for
                 # Microsoft's clouds, impossible for a private (test) authority.
                 instance_discovery="login.microsoftonline.com" in authority,
             )
         return self._app
+
+    def _new_session(self, settings: GraphSettings) -> requests.Session:
+        self._session = _session(settings)
+        return self._session
 
     def token(self) -> str:
         """A valid access token (from msal's cache unless it is near expiry)."""

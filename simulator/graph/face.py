@@ -1,11 +1,12 @@
 """The Graph face: HTTP requests under ``/v1.0`` answered from the same store the EWS face reads.
 
-Order of checks, as Graph makes them: injected HTTP errors, body size, authentication (401), the
-path (400 for a segment Graph does not know), the user (404 unknown, 403 outside the application
-access policy), throttling (429 with Retry-After, also injected), latency, then the handler. A
-``GraphError`` from anywhere becomes Graph's JSON error; an unexpected exception becomes a 500
-with Graph's shape and is logged, and the server keeps serving. Every answer is logged in the
-shared request log (operation ``graph.<name>``, account = the application id).
+Order of checks, as Graph makes them: body size, authentication (401), the path (400 for a
+segment Graph does not know), injected HTTP errors (which may target operations), the user
+(404 unknown, 403 outside the application access policy), throttling (429 with Retry-After,
+also injected), latency, then the handler. A ``GraphError`` from anywhere becomes Graph's JSON
+error; an unexpected exception becomes a 500 with Graph's shape and is logged, and the server
+keeps serving. Every answer is logged in the shared request log (operation ``graph.<name>``,
+account = the application id).
 
 ``$batch`` dispatches each inner request through ``dispatch``, so each is authenticated, routed,
 throttled and logged on its own, as Graph evaluates batched requests individually.
@@ -139,10 +140,6 @@ class GraphFace:
         """Answer one HTTP request under the version root."""
         base_url = str(request.base_url).rstrip("/") + VERSION_ROOT
         path = request.url.path[len(VERSION_ROOT) :] or "/"
-        status = self.faults.take_http_error("*")
-        if status is not None:
-            self._log(time.monotonic(), "graph.?", None, None, status, f"HTTP {status}")
-            return self._render(_injected(status), request.headers.get("client-request-id"))
         body = b""
         size = 0
         async for chunk in request.stream():
@@ -191,6 +188,9 @@ class GraphFace:
         try:
             compiled, params = self._match(request)
             operation = "graph." + compiled.route.operation
+            injected = self.faults.take_http_error(operation)
+            if injected is not None:
+                return self._logged(started, operation, principal, _injected(injected))
             ctx = GraphContext(self, request, principal, params)
             if "user" in params:
                 ctx.mailbox = self._user(params["user"])
@@ -206,6 +206,14 @@ class GraphFace:
             failure = GraphError(500, "InternalServerError", "An internal server error occurred.")
             answer, result = _error(failure), failure.code
         self._log(started, operation, principal.app_id, smtp, answer.status, result, backend)
+        return answer
+
+    def _logged(
+        self, started: float, operation: str, principal: Principal, answer: GraphResponse
+    ) -> GraphResponse:
+        self._log(
+            started, operation, principal.app_id, None, answer.status, f"HTTP {answer.status}"
+        )
         return answer
 
     async def _call(

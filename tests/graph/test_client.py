@@ -33,6 +33,9 @@ class FixedToken(TokenSource):
     def token(self) -> str:
         return "token"
 
+    def close(self) -> None:
+        pass
+
 
 def error(status: int, code: str, **headers: str) -> httpx.Response:
     body = {"error": {"code": code, "message": f"{code} happened"}}
