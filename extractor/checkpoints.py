@@ -1,5 +1,11 @@
 """Where each mailbox's sync stands: the latest checkpoint per hierarchy and folder, read back from
-the compacted checkpoints topic at start-up, so a restarted extractor resumes from the bus alone."""
+the compacted checkpoints topic at start-up, so a restarted extractor resumes from the bus alone.
+
+A checkpoint belongs to the Exchange API that wrote it (``exchange_api``; null means EWS, which
+wrote every checkpoint before the field existed): an EWS SyncState means nothing to Graph and a
+delta link nothing to EWS, so a checkpoint of the other API is no resume point and reads as
+absent.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,8 @@ LOADER_GROUP = "mfr-extractor-checkpoint-loader"
 class Checkpoints:
     """The latest checkpoint datum per (mailbox, folder id or None for the hierarchy)."""
 
-    def __init__(self) -> None:
+    def __init__(self, api: str = "Ews") -> None:
+        self.api = api
         self._latest: dict[tuple[str, str | None], dict[str, Any]] = {}
         self._lock = threading.Lock()
 
@@ -51,7 +58,11 @@ class Checkpoints:
     def get(self, mailbox: str, folder_id: str | None) -> dict[str, Any] | None:
         """The latest checkpoint of a mailbox's hierarchy (None) or folder."""
         with self._lock:
-            return self._latest.get((mailbox, folder_id))
+            datum = self._latest.get((mailbox, folder_id))
+        return datum if datum is not None and self._ours(datum) else None
+
+    def _ours(self, datum: dict[str, Any]) -> bool:
+        return (datum.get("exchange_api") or "Ews") == self.api
 
     def forget(self, mailbox: str, folder_id: str | None) -> None:
         """Drop a checkpoint, so the next sync of it starts from scratch."""
@@ -62,4 +73,4 @@ class Checkpoints:
         """Mailboxes with a folder whose initial sync has not finished (to resume at start-up)."""
         with self._lock:
             return {m for (m, f), d in self._latest.items()
-                    if f is not None and d["phase"] == "InitialSync"}
+                    if f is not None and d["phase"] == "InitialSync" and self._ours(d)}

@@ -12,7 +12,6 @@ from extractor.service import Extractor
 from extractor.settings import ExtractorSettings
 from mfr.bus import open_bus
 from mfr.codec import Codec
-from mfr.ews import EwsConnection
 from mfr.logs import configure_logging
 from mfr.options import ConfigOption
 from mfr.serve import serve
@@ -26,7 +25,8 @@ def command(
     configure_logging(json=json_logs)
     settings = ExtractorSettings.load(config)
     bus = open_bus(settings.bus)
-    extractor = Extractor(settings, bus, EwsConnection(settings.exchange), Codec())
+    # The extractor reaches Exchange as settings.exchange.api says (EWS, or Graph).
+    extractor = Extractor(settings, bus, codec=Codec())
     stop = threading.Event()
     worker = threading.Thread(target=extractor.run, args=(stop,), name="extractor")
     worker.start()

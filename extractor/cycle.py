@@ -8,8 +8,14 @@ Message-ID — the delete may also be one the next cycle will report, when GetIt
 longer finds the old id — else (3) when it matches a message an earlier cycle saw vanish from
 every folder (the two halves of a move fell into different cycles). A paired create keeps the
 message's key. A create that matches a message still alive elsewhere is a copy and gets a key of
-its own. Deletes nobody claims are deletions, kept with their last known folder. Pure logic: no
-I/O.
+its own. Deletes nobody claims are deletions, kept with their last known folder.
+
+With ``stable_ids`` (Graph's immutable ids, outlook-immutable-id.md) none of that guessing is
+needed, and none is done: a message is its id. An id arriving in a folder is that message, moved,
+restored, or new; a gone id found alive elsewhere (the snapshot the caller looked up) is a move;
+an id leaving a folder it is no longer known in (it already arrived elsewhere) is ignored; an id
+never seen before is a new message, also when its search key matches another (a copy). Pure
+logic: no I/O.
 """
 
 from __future__ import annotations
@@ -90,6 +96,7 @@ class Cycle:
     known: Known
     now: datetime
     hints: Hints = field(default_factory=Hints)
+    stable_ids: bool = False  # ids survive moves (Graph immutable ids)
     _out: dict[str, MessageState] = field(default_factory=dict)
 
     def resolve(
@@ -97,7 +104,8 @@ class Cycle:
     ) -> list[MessageState]:
         """New states for every message the changes touched, in a stable order."""
         changes = list(changes)
-        deleted = {c.item_id: c for c in changes if c.kind is ChangeKind.DELETE}
+        deleted = {c.item_id: c for c in changes if c.kind is ChangeKind.DELETE
+                   and not (self.stable_ids and c.item_id in snapshots)}
         claimed: set[str] = set()
         for change in changes:
             snapshot = snapshots.get(change.item_id)
@@ -105,11 +113,13 @@ class Cycle:
                 self._created(snapshot, deleted, claimed)
             elif change.kind is ChangeKind.UPDATE and snapshot is not None:
                 self._updated(snapshot, deleted, claimed)
+            elif change.kind is ChangeKind.DELETE and snapshot is not None and self.stable_ids:
+                self._updated(snapshot, deleted, claimed)  # gone from here, alive there: moved
             elif change.kind is ChangeKind.READ_FLAG:
                 self._read_flag(change)
-        for item_id in deleted:
+        for item_id, change in deleted.items():
             if item_id not in claimed:
-                self._deleted(item_id)
+                self._deleted(change)
         return list(self._out.values())
 
     def folders_changed(self, outcome: HierarchyOutcome) -> list[MessageState]:
@@ -142,7 +152,13 @@ class Cycle:
         for state in self._out.values():
             if state.item_id == item_id:
                 return state
-        return self.known.by_item_id(item_id)
+        if not self.stable_ids:
+            return self.known.by_item_id(item_id)
+        # A message's key is the first id it had, which an immutable id keeps being: this also
+        # finds a message that was deleted (its item_id cleared) and has now come back.
+        found = self._out.get(item_id) or self.known.by_item_id(item_id) or \
+            self.known.by_key(item_id)
+        return self._out.get(found.message_key, found) if found is not None else None
 
     def _emit(self, state: MessageState) -> None:
         previous = self._out.get(state.message_key) or self.known.by_key(state.message_key)
@@ -166,6 +182,8 @@ class Cycle:
     def _origin(
         self, item: ItemSnapshot, deleted: Mapping[str, ItemChange], claimed: set[str]
     ) -> MessageState | None:
+        if self.stable_ids:
+            return None  # an id never seen is a message never seen: new, or a copy
         old_id = self.hints.moved_from.get(item.item_id)
         if old_id is not None and old_id not in claimed:
             found = self._current(old_id)
@@ -235,10 +253,13 @@ class Cycle:
         return state.evolve(deleted=True, deleted_time=self.now, last_known_folder_key=last_known,
                             delete_kind=DeleteKind.MOVED_TO_DELETED_ITEMS)
 
-    def _deleted(self, item_id: str) -> None:
+    def _deleted(self, change: ItemChange) -> None:
+        item_id = change.item_id
         known = self._current(item_id)
         if known is None or known.item_id != item_id:
             return
+        if self.stable_ids and known.folder_key != self.folders.key_of(change.folder_id):
+            return  # it left a folder it had already left: its arrival elsewhere was seen first
         self._emit(known.evolve(
             item_id=None,
             folder_key=None,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,9 +17,12 @@ from exchangelib.errors import ErrorItemNotFound
 from exchangelib.items.base import ID_ONLY
 from exchangelib.properties import FolderId
 from exchangelib.services import SyncFolderItems
+from exchangelib.services.sync_folder_hierarchy import SyncFolder
+from exchangelib.util import MNS
 
 from extractor.cycle import ChangeKind, ItemChange
 from extractor.model import Address, FolderSnapshot, ItemSnapshot
+from extractor.reader import ExchangeApi, HierarchyPage, ItemsPage
 from mfr.ews import EwsConnection
 
 MAX_CHANGES_PER_PAGE = 512  # SyncFolderItems' maximum
@@ -34,6 +36,12 @@ WELL_KNOWN = {
     "msg_folder_root": "msgfolderroot", "inbox": "inbox", "sent": "sentitems",
     "trash": "deleteditems", "drafts": "drafts", "junk": "junkemail", "outbox": "outbox",
 }
+
+
+__all__ = [  # the page types stay importable from here, as before the Reader seam
+    "FLAG_STATUS", "ITEM_FIELDS", "WELL_KNOWN", "HierarchyPage", "ItemsPage", "MailboxReader",
+    "register_fields",
+]
 
 
 class SearchKey(ExtendedProperty):  # type: ignore[misc]
@@ -63,26 +71,23 @@ def register_fields() -> None:
             Message.register(name, prop)
 
 
-@dataclass(frozen=True)
-class HierarchyPage:
-    """What SyncFolderHierarchy reported since the last sync state."""
+class _SyncFolderItems(SyncFolderItems):  # type: ignore[misc]
+    """exchangelib reads an answer's SyncState before it looks for an error, so an error answer
+    (ErrorInvalidSyncStateData above all, which says "sync again from scratch") surfaced as an
+    AttributeError. Such an answer has no SyncState: it goes straight to the error check."""
 
-    upserts: list[FolderSnapshot]
-    deletes: list[str]
-    sync_state: str
-
-
-@dataclass(frozen=True)
-class ItemsPage:
-    """One page of SyncFolderItems."""
-
-    changes: list[ItemChange]
-    sync_state: str
-    last_page: bool
+    def _get_element_container(self, message: Any, name: Any = None) -> Any:
+        if message.find(f"{{{MNS}}}SyncState") is None:
+            return super(SyncFolder, self)._get_element_container(message=message, name=name)
+        return super()._get_element_container(message=message, name=name)
 
 
 class MailboxReader:
-    """Reads one mailbox for the extractor; every method blocks (call it from a worker thread)."""
+    """Reads one mailbox for the extractor through EWS (``extractor.reader.Reader``); every
+    method blocks (call it from a worker thread)."""
+
+    api: ExchangeApi = "Ews"
+    stable_ids = False  # EWS ids change on every move
 
     def __init__(self, connection: EwsConnection, mailbox: str, batch_size: int = 100) -> None:
         register_fields()
@@ -125,7 +130,7 @@ class MailboxReader:
         account = self._connection.account(self.mailbox)
 
         def read() -> ItemsPage:
-            service = SyncFolderItems(account=account)
+            service = _SyncFolderItems(account=account)
             changes = [
                 _item_change(kind, value, folder_id)
                 for kind, value in service.call(

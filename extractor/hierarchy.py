@@ -26,6 +26,12 @@ class FolderTree:
     distinguished: dict[str, str] = field(default_factory=dict)  # folder id -> e.g. "inbox"
     folders: dict[str, FolderSnapshot] = field(default_factory=dict)
     states: dict[str, FolderState] = field(default_factory=dict)  # published, by folder key
+    api: str = "Ews"  # the Exchange API whose folder ids these are
+
+    def knows(self, folder_id: str) -> bool:
+        """Whether the folder is in the tree, or is the root or a well-known folder."""
+        return folder_id in self.folders or folder_id in self.distinguished or \
+            folder_id == self.root_id
 
     def ancestors(self, folder_id: str) -> list[str]:
         """The folder's parents, nearest first, up to (not including) the root."""

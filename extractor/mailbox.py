@@ -5,8 +5,18 @@
   page, so a crash in a 100,000-message folder resumes at the page where it stopped.
 * Otherwise the cycle is incremental: all pages of all affected folders are gathered first and
   resolved together, so a move between two folders pairs up as one message.
-* A SyncState Exchange no longer accepts means that scope is synced again from scratch; known
-  items keep their keys (they are recognised by id).
+* A SyncState (or Graph delta link) Exchange no longer accepts means that scope is synced again
+  from scratch; known items keep their keys (they are recognised by id), and known messages the
+  new listing lacks are looked up (Graph) or taken as deleted (EWS), so no delete is lost. Such a
+  listing is checkpointed only once complete: a crash in it means starting it over, since only a
+  complete listing tells what is missing.
+* Graph (``Reader.stable_ids``): a message a delta reports gone is looked up by its immutable id.
+  Alive in a replicated folder, it moved there; in Recoverable Items it was soft-deleted (the
+  dumpster, outlook's ``recoverableitemsdeletions``); not found, hard-deleted; anywhere else it
+  left the mail folders, which counts as a delete as it does for EWS. A message in a folder the
+  tree does not know yet means the tree is read again first. Notifications name only a message
+  (Graph does not say the folder): its folder comes from what we know, else from reading it.
+* Checkpoints and the tree belong to one API (``Reader.api``): another API's are no resume point.
 """
 
 from __future__ import annotations
@@ -20,14 +30,15 @@ import structlog
 
 from extractor.checkpoints import Checkpoints
 from extractor.cycle import ChangeKind, Cycle, Hints, ItemChange
-from extractor.exchange import MailboxReader
 from extractor.filters import FilterSettings
 from extractor.hierarchy import FolderTree, HierarchyCycle
+from extractor.model import ItemSnapshot
 from extractor.publish import StatePublisher, now_utc
+from extractor.reader import NOT_FOUND, SYNC_STATE_LOST, Reader
 from extractor.store import StateStore
-from mfr.ews.errors import EwsNotFoundError, EwsSyncStateInvalidError
 
 log = structlog.get_logger(__name__)
+DUMPSTER = "recoverableitemsdeletions"  # Recoverable Items: where a soft delete puts a message
 
 
 @dataclass
@@ -38,6 +49,7 @@ class SyncRequest:
     full: bool = False  # resync everything (first sight, Resync event, lost notifications)
     hierarchy: bool = False  # folder events: sync the hierarchy
     folders: set[str] = field(default_factory=set)  # folder ids named by item events
+    messages: set[str] = field(default_factory=set)  # Graph: message ids whose folder to sync
     hints: Hints = field(default_factory=Hints)
     watermark: str | None = None
 
@@ -46,6 +58,7 @@ class SyncRequest:
         self.full |= other.full
         self.hierarchy |= other.hierarchy
         self.folders |= other.folders
+        self.messages |= other.messages
         self.hints.moved_from.update(other.hints.moved_from)
         self.hints.soft_deleted |= other.hints.soft_deleted
         self.hints.hard_deleted |= other.hints.hard_deleted
@@ -67,7 +80,7 @@ class MailboxSync:
 
     def __init__(
         self,
-        reader: MailboxReader,
+        reader: Reader,
         store: StateStore,
         checkpoints: Checkpoints,
         publisher: StatePublisher,
@@ -86,15 +99,22 @@ class MailboxSync:
         """One cycle; returns what it published."""
         result = SyncResult()
         tree = self._store.tree(self.mailbox)
+        if tree is not None and tree.api != self._reader.api:
+            tree = None  # another API's folder ids: start over
         first = tree is None or self._checkpoints.get(self.mailbox, None) is None
         if tree is None:
             tree = self._new_tree()
+        if request.messages:
+            request.folders |= self._folders_of(tree, request)
         if first or request.full or request.hierarchy:
             self._sync_hierarchy(tree, result, from_scratch=first)
         replicated = [k for k, s in tree.states.items() if not s.gone]
         fresh = [f for f in replicated if self._needs_initial(f)]
         wanted = set(replicated) if first or request.full else request.folders & set(replicated)
         self._incremental(tree, sorted(wanted - set(fresh)), request, result)
+        # Again: the incremental part may have found new folders in the tree.
+        replicated = [k for k, s in tree.states.items() if not s.gone]
+        fresh = [f for f in replicated if self._needs_initial(f)]
         expected = sum(tree.folders[f].total_count or 0 for f in fresh if f in tree.folders)
         self._progress = (0, expected)
         for folder_id in fresh:
@@ -107,15 +127,39 @@ class MailboxSync:
     def _new_tree(self) -> FolderTree:
         known = self._reader.well_known_folders()
         root = next(i for i, name in known.items() if name == "msgfolderroot")
-        return FolderTree(root, {i: n for i, n in known.items() if i != root})
+        return FolderTree(root, {i: n for i, n in known.items() if i != root},
+                          api=self._reader.api)
+
+    def _folders_of(self, tree: FolderTree, request: SyncRequest) -> set[str]:
+        """The folders holding the messages a Graph notification named: where we know them,
+        else where Graph has them now; a folder the tree does not know asks for the tree."""
+        view = self._store.view(self.mailbox)
+        folders: set[str] = set()
+        unknown: list[str] = []
+        for message_id in sorted(request.messages):
+            known = view.by_item_id(message_id) or view.by_key(message_id)
+            if known is not None and known.folder_key:
+                folders.add(known.folder_key)
+            else:
+                unknown.append(message_id)
+        for snapshot in self._reader.items(unknown).values():
+            folders.add(snapshot.parent_folder_id)
+            if not tree.knows(snapshot.parent_folder_id):
+                request.hierarchy = True
+        return folders
 
     def _sync_hierarchy(self, tree: FolderTree, result: SyncResult, from_scratch: bool) -> None:
         checkpoint = self._checkpoints.get(self.mailbox, None)
         state = None if from_scratch or checkpoint is None else checkpoint["sync_state"]
         try:
             page = self._reader.hierarchy(state)
-        except EwsSyncStateInvalidError:
+        except SYNC_STATE_LOST:
+            log.warning("hierarchy sync state rejected; listing every folder", mailbox=self.mailbox)
             state, page = None, self._reader.hierarchy(None)
+        if state is not None and not page.upserts and not page.deletes:
+            # Nothing changed (Graph's periodic tree check, mostly): the saved state still
+            # leads here, so nothing is written, not even a checkpoint.
+            return
         upserts = [replace(f, distinguished_name=tree.distinguished.get(f.folder_id))
                    for f in page.upserts]
         deletes = list(page.deletes)
@@ -134,31 +178,61 @@ class MailboxSync:
 
     # --- items ---------------------------------------------------------------------------------
     def _cycle(self, tree: FolderTree, hints: Hints, now: datetime) -> Cycle:
-        return Cycle(self.mailbox, self._filters, tree, self._store.view(self.mailbox), now, hints)
+        return Cycle(self.mailbox, self._filters, tree, self._store.view(self.mailbox), now, hints,
+                     stable_ids=self._reader.stable_ids)
 
     def _needs_initial(self, folder_id: str) -> bool:
         checkpoint = self._checkpoints.get(self.mailbox, folder_id)
         return checkpoint is None or checkpoint["phase"] == "InitialSync"
 
-    def _initial(self, tree: FolderTree, folder_id: str, result: SyncResult) -> None:
-        checkpoint = self._checkpoints.get(self.mailbox, folder_id) or {}
+    def _initial(
+        self, tree: FolderTree, folder_id: str, result: SyncResult, resync: bool = False
+    ) -> None:
+        """Page through a folder from its checkpoint (or the start), publishing every page. A
+        ``resync`` lists the folder again from scratch, after its sync state was lost."""
+        checkpoint = {} if resync else self._checkpoints.get(self.mailbox, folder_id) or {}
         state = checkpoint.get("sync_state")
         pages, synced = checkpoint.get("pages", 0), checkpoint.get("items_synced", 0)
         total = checkpoint.get("items_total") or (tree.folders[folder_id].total_count
                                                   if folder_id in tree.folders else None)
+        seen: set[str] = set()
         while True:
-            page = self._reader.items_page(folder_id, state)
-            messages = self._resolve(tree, page.changes, Hints())
+            try:
+                page = self._reader.items_page(folder_id, state)
+            except SYNC_STATE_LOST:
+                if state is None:
+                    raise
+                log.warning("sync state rejected; folder listed again", folder=folder_id)
+                state, pages, synced, resync = None, 0, 0, True
+                seen.clear()
+                continue
+            changes = list(page.changes)
+            seen |= {c.item_id for c in changes if c.kind is not ChangeKind.DELETE}
+            if resync and page.last_page:
+                changes += self._missing(tree, folder_id, seen)
+            messages = self._resolve(tree, changes, Hints(), result, page.snapshots)
             self._publisher.states(self.mailbox, messages=messages)
             state, pages, synced = page.sync_state, pages + 1, synced + len(page.changes)
-            self._save_checkpoint(folder_id, state, "Live" if page.last_page else "InitialSync",
-                                  pages=pages, items_synced=synced, items_total=total)
+            if page.last_page or not resync:
+                self._save_checkpoint(folder_id, state, "Live" if page.last_page else
+                                      "InitialSync", pages=pages, items_synced=synced,
+                                      items_total=total)
             result.pages += 1
             result.messages += len(messages)
             result.initial_sync = True
             self._report(len(page.changes))
             if page.last_page:
                 return
+
+    def _missing(self, tree: FolderTree, folder_id: str, seen: set[str]) -> list[ItemChange]:
+        """After a complete listing from scratch: the messages known in the folder that it
+        lacks are gone from it (the deletes the lost sync state would have reported)."""
+        key = tree.key_of(folder_id)
+        if key is None:
+            return []
+        known = self._store.view(self.mailbox).in_folder(key)
+        return [ItemChange(ChangeKind.DELETE, m.item_id, folder_id) for m in known
+                if m.item_id and m.item_id not in seen]
 
     def _report(self, synced_now: int) -> None:
         synced, expected = self._progress
@@ -170,19 +244,19 @@ class MailboxSync:
         self, tree: FolderTree, folders: Iterable[str], request: SyncRequest, result: SyncResult
     ) -> None:
         changes: list[ItemChange] = []
+        snapshots: dict[str, ItemSnapshot] = {}
         states: dict[str, str] = {}
         for folder_id in folders:
             try:
-                changes += self._pages(folder_id, states)
-            except EwsSyncStateInvalidError:
-                log.warning("sync state rejected; folder synced again", folder=folder_id)
-                self._checkpoints.forget(self.mailbox, folder_id)
-                self._initial(tree, folder_id, result)
-            except EwsNotFoundError:
+                changes += self._pages(folder_id, states, snapshots)
+            except SYNC_STATE_LOST:
+                log.warning("sync state rejected; folder listed again", folder=folder_id)
+                self._initial(tree, folder_id, result, resync=True)
+            except NOT_FOUND:
                 request.hierarchy = True  # the folder went away: the hierarchy will say so
         if not states:
             return
-        messages = self._resolve(tree, changes, request.hints)
+        messages = self._resolve(tree, changes, request.hints, result, snapshots)
         self._publisher.states(self.mailbox, messages=messages)
         for folder_id, sync_state in states.items():
             self._save_checkpoint(folder_id, sync_state, "Live")
@@ -190,23 +264,62 @@ class MailboxSync:
         if request.hierarchy:
             self._sync_hierarchy(tree, result, from_scratch=False)
 
-    def _pages(self, folder_id: str, states: dict[str, str]) -> list[ItemChange]:
+    def _pages(
+        self, folder_id: str, states: dict[str, str], snapshots: dict[str, ItemSnapshot]
+    ) -> list[ItemChange]:
         checkpoint = self._checkpoints.get(self.mailbox, folder_id) or {}
         state = checkpoint.get("sync_state")
         changes: list[ItemChange] = []
         while True:
             page = self._reader.items_page(folder_id, state)
             changes += page.changes
+            snapshots.update(page.snapshots)
             state = page.sync_state
             if page.last_page:
                 states[folder_id] = state
                 return changes
 
-    def _resolve(self, tree: FolderTree, changes: list[ItemChange], hints: Hints) -> list[Any]:
-        wanted = [c.item_id for c in changes if c.kind in (ChangeKind.CREATE, ChangeKind.UPDATE)]
-        snapshots = self._reader.items(list(dict.fromkeys(wanted)))
-        hints = replace(hints, vanished=self._vanished(changes, snapshots))
+    def _resolve(
+        self, tree: FolderTree, changes: list[ItemChange], hints: Hints, result: SyncResult,
+        snapshots: dict[str, ItemSnapshot],
+    ) -> list[Any]:
+        snapshots = dict(snapshots)
+        wanted = [c.item_id for c in changes if c.kind in (ChangeKind.CREATE, ChangeKind.UPDATE)
+                  and c.item_id not in snapshots]
+        snapshots.update(self._reader.items(list(dict.fromkeys(wanted))))
+        if self._reader.stable_ids:
+            hints = self._locate(tree, changes, snapshots, hints, result)
+        else:
+            hints = replace(hints, vanished=self._vanished(changes, snapshots))
         return self._cycle(tree, hints, now_utc()).resolve(changes, snapshots)
+
+    def _locate(
+        self, tree: FolderTree, changes: list[ItemChange], snapshots: dict[str, ItemSnapshot],
+        hints: Hints, result: SyncResult,
+    ) -> Hints:
+        """Graph: where the messages a delta reported gone went (see the module docstring).
+        Those now in a replicated folder join ``snapshots``: the cycle takes them as moves."""
+        view = self._store.view(self.mailbox)
+        # Only messages we show can have gone somewhere that matters; never-replicated ones
+        # (Private, not mail) leaving a folder cost no lookup.
+        gone = [i for i in dict.fromkeys(c.item_id for c in changes if c.kind is
+                                         ChangeKind.DELETE and c.item_id not in snapshots)
+                if view.by_item_id(i) is not None]
+        if not gone:
+            return hints
+        found = self._reader.items(gone)
+        if not all(tree.knows(s.parent_folder_id) for s in found.values()):
+            self._sync_hierarchy(tree, result, from_scratch=False)  # a folder made since
+        soft, hard = set(hints.soft_deleted), set(hints.hard_deleted)
+        for item_id in gone:
+            snapshot = found.get(item_id)
+            if snapshot is None:
+                hard.add(item_id)
+            elif tree.key_of(snapshot.parent_folder_id) is not None:
+                snapshots[item_id] = snapshot
+            elif tree.distinguished.get(snapshot.parent_folder_id) == DUMPSTER:
+                soft.add(item_id)
+        return replace(hints, soft_deleted=soft, hard_deleted=hard)
 
     def _vanished(self, changes: list[ItemChange], snapshots: dict[str, Any]) -> set[str]:
         """Known messages a created item may have moved from, whose delete this cycle did not
@@ -232,6 +345,7 @@ class MailboxSync:
     ) -> None:
         previous = self._checkpoints.get(self.mailbox, folder_id) or {}
         datum = {
+            "exchange_api": self._reader.api,
             "mailbox": self.mailbox,
             "scope": "Hierarchy" if folder_id is None else "Folder",
             "folder_id": folder_id,

@@ -38,8 +38,14 @@ class StatePublisher:
     """Produces the extractor's records and keeps the local store in step."""
 
     def __init__(
-        self, producer: Producer, codec: Codec, store: StateStore, topics: dict[Topic, str]
+        self,
+        producer: Producer,
+        codec: Codec,
+        store: StateStore,
+        topics: dict[Topic, str],
+        api: str = "Ews",
     ) -> None:
+        self._api = api  # which Exchange API fed the states (the records' exchange_api)
         self._producer = producer
         self._codec = codec
         self._store = store
@@ -69,7 +75,8 @@ class StatePublisher:
         rows = []
         for state in states:
             version = next_version(versions.get(state.key))
-            record = self._codec.encode(schema, state.datum(version, observed))
+            datum = {**state.datum(version, observed), "exchange_api": self._api}
+            record = self._codec.encode(schema, datum)
             self._producer.produce(self._topics[topic], record_key(mailbox, state.key), record)
             rows.append((state, version, record))
         return rows

@@ -7,6 +7,12 @@ a vanishing. A Deleted event is no proof of a hard delete: subscribed to all fol
 and Online report soft deletes as Deleted events too (pull-notifications-for-ews-deletion-related-
 mailbox-events-in-exchange.md), so it gives no kind. Anything unknown, and every Resync, asks for a
 full cycle: the safe reading.
+
+Graph's change notifications (source ``Webhook``) name a message by its immutable id and never its
+folder (resourceData has only the id, resourcedata.md), so they ask for the folder the message is
+in; the sync finds which (``SyncRequest.messages``). Graph has no notifications for the folder
+tree: the listener's periodic check (source ``Poll``) is a folder event without an id, which asks
+for the hierarchy alone, one cheap delta round when nothing changed.
 """
 
 from __future__ import annotations
@@ -39,6 +45,9 @@ def request_for(event: dict[str, Any]) -> SyncRequest:
     request.folders = {f for f in (event.get("parent_folder_id"),
                                    event.get("old_parent_folder_id")) if f}
     if not request.folders:
+        if event.get("source") == "Webhook" and event.get("id"):
+            request.messages = {event["id"]}  # Graph: the sync finds the message's folder
+            return request
         request.full = True  # an item event without a folder: look everywhere
     old, new = event.get("old_id"), event.get("id")
     if kind == "Moved" and old and new:

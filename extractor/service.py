@@ -6,6 +6,13 @@ Offsets are committed only for records whose cycle has published (see ``Ledger``
 fails is retried with growing pauses; after ``attempts`` it is given up: its events go to the
 dead-letter topic with the reason, and the mailbox is reported Failing (the next event or resync
 for it starts afresh). Undecodable records are dead-lettered at once.
+
+``settings.exchange.api`` picks the reader: EWS through an ``EwsConnection``, or Microsoft Graph
+through one ``GraphClient`` per process, shared by the parallel mailboxes (its throttle keeps
+each mailbox within Outlook's 4 concurrent requests and holds all of a mailbox's requests
+during a 429's Retry-After). A refusal of access (Graph 401/403, or the identity platform
+refusing the application) is not retried: an admin must act, so the mailbox is reported Failing
+with the cause at once and its events dead-lettered; the next event for it tries again.
 """
 
 from __future__ import annotations
@@ -21,10 +28,12 @@ import structlog
 
 from extractor.checkpoints import Checkpoints
 from extractor.exchange import MailboxReader
+from extractor.graphreader import GraphReader
 from extractor.ledger import Ledger
 from extractor.mailbox import MailboxSync, SyncRequest, SyncResult
 from extractor.metrics import Metrics
 from extractor.publish import StatePublisher, now_utc
+from extractor.reader import Reader
 from extractor.requests import request_for
 from extractor.settings import ExtractorSettings
 from extractor.store import StateStore
@@ -33,6 +42,8 @@ from mfr.codec import Codec
 from mfr.errors import BusError, CodecError, MfrError
 from mfr.ews import EwsConnection
 from mfr.ews.errors import EwsThrottledError
+from mfr.graph import GraphClient
+from mfr.graph.errors import GraphAccessDeniedError, GraphThrottledError
 from mfr.topics import Topic, status_key, topic_specs
 
 log = structlog.get_logger(__name__)
@@ -73,17 +84,34 @@ class Extractor:
     """One extractor process's work; ``run`` until ``stop`` is set."""
 
     def __init__(
-        self, settings: ExtractorSettings, bus: Bus, connection: EwsConnection, codec: Codec
+        self,
+        settings: ExtractorSettings,
+        bus: Bus,
+        connection: EwsConnection | GraphClient | None = None,
+        codec: Codec | None = None,
     ) -> None:
+        """``connection``: how to reach Exchange; None (or one of the other API) builds what
+        ``settings.exchange.api`` asks for, owned and closed by the extractor."""
         self.settings = settings.extractor
         self.bus = bus
-        self.connection = connection
-        self.codec = codec
+        self.api = "Graph" if settings.exchange.api == "graph" else "Ews"
+        self._owned: GraphClient | None = None
+        self.connection: EwsConnection | GraphClient
+        if self.api == "Graph" and not isinstance(connection, GraphClient):
+            if settings.exchange.graph is None:
+                raise ValueError("api = graph needs [exchange.graph]")
+            self.connection = self._owned = GraphClient(settings.exchange.graph)
+        elif self.api == "Ews" and not isinstance(connection, EwsConnection):
+            self.connection = EwsConnection(settings.exchange)
+        else:
+            assert connection is not None  # noqa: S101 - the branches above cover None
+            self.connection = connection
+        self.codec = codec = codec or Codec()
         self.metrics = Metrics()
         self.specs = topic_specs(settings.bus)
         self.topics = {t: s.name for t, s in self.specs.items()}
         self.store = StateStore(self.settings.state_path, codec)
-        self.checkpoints = Checkpoints()
+        self.checkpoints = Checkpoints(self.api)
         self.status: dict[str, MailboxStatus] = {}
         self._pending: dict[str, Pending] = {}
         self._running: dict[str, tuple[Future[SyncResult], Pending]] = {}
@@ -151,6 +179,8 @@ class Extractor:
         if self._producer is not None:
             self._producer.close()
         self.store.close()
+        if self._owned is not None:
+            self._owned.close()
 
     # --- one turn of the loop ----------------------------------------------------------------
     def step(self, poll_s: float = 0.2) -> None:
@@ -198,8 +228,15 @@ class Extractor:
 
     def _sync(self, mailbox: str) -> MailboxSync:
         if mailbox not in self._syncs:
-            reader = MailboxReader(self.connection, mailbox, self.settings.get_item_batch)
-            publisher = StatePublisher(self.producer, self.codec, self.store, self.topics)
+            reader: Reader
+            if isinstance(self.connection, GraphClient):
+                reader = GraphReader(self.connection, mailbox,
+                                     page_size=self.settings.graph_page_size,
+                                     batch=self.settings.graph_batch)
+            else:
+                reader = MailboxReader(self.connection, mailbox, self.settings.get_item_batch)
+            publisher = StatePublisher(self.producer, self.codec, self.store, self.topics,
+                                       self.api)
             sync = MailboxSync(reader, self.store, self.checkpoints, publisher,
                                self.settings.filters)
             sync.on_progress = self._progress
@@ -247,12 +284,16 @@ class Extractor:
         self.metrics.cycles.labels("failed").inc()
         status = self.status.setdefault(mailbox, MailboxStatus())
         status.last_error = str(error)
-        status.state = "Throttled" if isinstance(error, EwsThrottledError) else "Failing"
+        throttled = isinstance(error, EwsThrottledError | GraphThrottledError)
+        status.state = "Throttled" if throttled else "Failing"
         retriable = getattr(error, "retriable", False)
+        refused = isinstance(error, GraphAccessDeniedError)  # an admin must act: no retry helps
         # The traceback of a failure nobody classified is what its bug report needs.
         log.warning("sync cycle failed", mailbox=mailbox, attempt=pending.attempts,
-                    error=str(error), retriable=retriable, exc_info=None if retriable else error)
-        if not isinstance(error, MfrError) or pending.attempts >= self.settings.attempts:
+                    error=str(error), retriable=retriable,
+                    exc_info=None if retriable or refused else error)
+        if not isinstance(error, MfrError) or refused or \
+                pending.attempts >= self.settings.attempts:
             self._dead_letter(pending.records, type(error).__name__, str(error), pending.attempts)
             self._ledger.settle(pending.records)
             status.state = "Failing"

@@ -22,6 +22,11 @@ class ExtractorSection(Section):
     parallel_mailboxes: int = Field(default=4, ge=1, le=64,
                                     description="mailboxes synced at once (threads)")
     get_item_batch: int = Field(default=100, ge=1, le=500)
+    graph_page_size: int = Field(default=200, ge=1, le=1000,
+                                 description="api = graph: messages per delta page "
+                                 "(Prefer: odata.maxpagesize)")
+    graph_batch: bool = Field(default=True, description="api = graph: read messages and folders "
+                              "by id 20 to a $batch request instead of one by one")
     attempts: int = Field(default=6, ge=1, description="cycles tried before events dead-letter")
     retry_after_s: float = Field(default=5.0, gt=0, description="first pause after a failure")
     load_poll_s: float = Field(default=1.0, gt=0, description="start-up: a topic is read to its "

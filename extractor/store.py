@@ -199,6 +199,7 @@ class MailboxView:
 def _tree_text(tree: FolderTree) -> str:
     return json.dumps({
         "root_id": tree.root_id,
+        "api": tree.api,
         "distinguished": tree.distinguished,
         "folders": [asdict(f) for f in tree.folders.values()],
     })
@@ -208,4 +209,4 @@ def _tree_from_text(text: str) -> FolderTree:
     data = json.loads(text)
     folders = [FolderSnapshot(**f) for f in data["folders"]]
     return FolderTree(data["root_id"], dict(data["distinguished"]),
-                      {f.folder_id: f for f in folders})
+                      {f.folder_id: f for f in folders}, api=data.get("api", "Ews"))

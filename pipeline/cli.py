@@ -108,13 +108,17 @@ def demo(
     port: Annotated[int, typer.Option(help="the archive's port (another if taken)")] = 8080,
     kafka: Annotated[str | None, typer.Option(help="Kafka bootstrap servers (default: the "
                                                    "embedded bus)")] = None,
+    api: Annotated[str, typer.Option(help="ews: on-premises Exchange's EWS; graph: Exchange "
+                                          "Online's Microsoft Graph (webhooks and delta)")] = "ews",
     json_logs: Annotated[bool, typer.Option(help="log JSON lines")] = False,
 ) -> None:
     """Run the whole pipeline on this machine against a simulated Exchange, with live activity,
     and show the archive's address and credentials. Ctrl-C stops it."""
+    if api not in ("ews", "graph"):
+        raise typer.BadParameter("--api is ews or graph")
     configure_logging(json=json_logs, level="WARNING")
     stop = threading.Event()
     options = DemoOptions(mailboxes=mailboxes, messages=messages, seed=seed, rate=rate,
-                          port=port, kafka=kafka)
+                          port=port, kafka=kafka, api=api)
     with stopped_by_signals(stop):
         run_demo(options, stop)

@@ -1,8 +1,11 @@
 """``mfr demo``: the whole pipeline on a laptop, against the simulator, in one process.
 
-It starts an EWS simulator with a few realistic mailboxes (seeded) and a gentle stream of live
-activity, then the real listener, extractor, publisher and archive (``mfr run``'s composition) on
-the embedded bus and SQLite in ``var/demo/``, or on Kafka with ``--kafka``. A progress bar per
+It starts a simulated Exchange with a few realistic mailboxes (seeded) and a gentle stream of
+live activity, then the real listener, extractor, publisher and archive (``mfr run``'s
+composition) on the embedded bus and SQLite in ``var/demo/``, or on Kafka with ``--kafka``. With
+``--api graph`` the pipeline reaches it as Exchange Online: Microsoft Graph over TLS (the
+simulator's own CA), an app registration with a secret, msal for tokens, webhooks to the listener
+on loopback. A progress bar per
 mailbox follows the initial sync; then it prints the archive's address and who can sign in.
 Ctrl-C stops everything cleanly.
 """
@@ -17,14 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from pydantic import AnyHttpUrl, SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from archive.accounts import add_user
 from archive.settings import ArchiveSettings
 from extractor.settings import ExtractorSection
-from listener.settings import ListenerSection
+from listener.settings import GraphListenerSection, ListenerSection
 from mfr.ews import ExchangeSettings
+from mfr.graph import GraphSettings
 from mfr.settings import BusSettings
 from pipeline.archive_side import open_archive
 from pipeline.run import SingleMachine
@@ -35,6 +40,7 @@ from simulator.activity import Activity
 from simulator.generator import populate
 
 SERVICE_ACCOUNT = "svc-mfr-demo@sim.example"
+GRAPH_CLIENT_ID = "0d5e9a2c-6b1f-4e37-8c4d-2a9f1b7e3c58"  # the demo's app registration
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class DemoOptions:
     port: int = 8080  # the archive's; another free one if taken
     workdir: Path = Path("var/demo")
     kafka: str | None = None
+    api: str = "ews"
 
 
 @dataclass(frozen=True)
@@ -79,15 +86,31 @@ def settings_for(options: DemoOptions, sim: Simulator, mailboxes: list[str],
     work = options.workdir.resolve()
     bus = (BusSettings(kafka_bootstrap_servers=options.kafka, topic_prefix="mfr-demo")
            if options.kafka else BusSettings(embedded_path=work / "bus.sqlite3"))
+    listener_port = free_port()
+    if options.api == "graph":
+        assert sim.ca_file is not None  # noqa: S101 - the demo starts its simulator with TLS
+        exchange = ExchangeSettings(api="graph", graph=GraphSettings(
+            tenant_id=sim.graph.auth.tenant_id, client_id=GRAPH_CLIENT_ID,
+            client_secret=SecretStr(service_password),
+            authority_host=AnyHttpUrl(sim.authority_url), graph_url=AnyHttpUrl(sim.graph_url),
+            ca_file=sim.ca_file))
+        listener = ListenerSection(mailboxes=mailboxes, port=listener_port,
+                                   graph=GraphListenerSection(
+                                       notification_url=AnyHttpUrl(
+                                           f"http://127.0.0.1:{listener_port}"),
+                                       hierarchy_interval_s=15.0))
+    else:
+        exchange = ExchangeSettings(endpoint=sim.endpoint_url,  # type: ignore[arg-type]
+                                    auth="basic", service_account=SERVICE_ACCOUNT,
+                                    password=service_password,  # type: ignore[arg-type]
+                                    version="Exchange2016")
+        listener = ListenerSection(mailboxes=mailboxes, port=listener_port)
     return RunSettings(
         bus=bus,
-        exchange=ExchangeSettings(endpoint=sim.endpoint_url,  # type: ignore[arg-type]
-                                  auth="basic", service_account=SERVICE_ACCOUNT,
-                                  password=service_password,  # type: ignore[arg-type]
-                                  version="Exchange2016"),
+        exchange=exchange,
         extractor=ExtractorSection(state_path=work / "extractor.sqlite3", coalesce_s=1.0,
                                    port=free_port()),
-        listener=ListenerSection(mailboxes=mailboxes, port=free_port()),
+        listener=listener,
         archive=ArchiveSettings(database_url=f"sqlite:///{work / 'archive.sqlite3'}",  # type: ignore[arg-type]
                                 port=free_port(options.port), cookie_secure=False),
         publisher=PublisherSettings(health_port=free_port(), linger_ms=200),
@@ -135,11 +158,15 @@ def demo(options: DemoOptions, stop: threading.Event, console: Console | None = 
     shutil.rmtree(options.workdir, ignore_errors=True)
     options.workdir.mkdir(parents=True)
     service_password = secrets.token_urlsafe(12)
-    with Simulator(SimulatorSection(port=0)) as sim:
+    graph = options.api == "graph"
+    section = SimulatorSection(port=0, tls=graph, tls_dir=options.workdir.resolve() / "tls")
+    with Simulator(section) as sim:
         sim.add_service_account(SERVICE_ACCOUNT, service_password, impersonate={"*"})
+        sim.graph.controls["register_app"](client_id=GRAPH_CLIENT_ID, secret=service_password)
         mailboxes = populate(sim.control, options.mailboxes, options.messages, options.seed,
                              "sim.example", secrets.token_urlsafe(9))
-        console.print(f"Exchange simulator at {sim.endpoint_url}: {len(mailboxes)} mailboxes, "
+        face = f"Microsoft Graph at {sim.graph_url}" if graph else f"EWS at {sim.endpoint_url}"
+        console.print(f"Exchange simulator, {face}: {len(mailboxes)} mailboxes, "
                       f"{options.messages} messages each")
         settings = settings_for(options, sim, mailboxes, service_password)
         user_password, admin_password = _users(settings, mailboxes[0])

@@ -26,7 +26,6 @@ from listener.cli import connection_for
 from listener.service import Listener
 from mfr.bus import Bus, open_bus
 from mfr.codec import Codec
-from mfr.ews import EwsConnection
 from mfr.topics import topic_name, topic_specs
 from pipeline.archive_side import drop_token, fresh_token, open_archive
 from pipeline.errors import PipelineError
@@ -130,7 +129,8 @@ class SingleMachine:
 
     def _start_extractor(self, bus: Bus) -> None:
         settings = self.settings.extractor_settings()
-        extractor = Extractor(settings, bus, EwsConnection(settings.exchange), Codec())
+        # The extractor reaches Exchange as [exchange] api says: EWS, or Microsoft Graph.
+        extractor = Extractor(settings, bus, codec=Codec())
         stop = threading.Event()
         thread = threading.Thread(target=extractor.run, args=(stop,), name="extractor")
         thread.start()
