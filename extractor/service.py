@@ -271,12 +271,20 @@ class Extractor:
         self.metrics.states.labels("folder").inc(result.folders)
         self.metrics.pages.inc(result.pages)
         status = self.status.setdefault(mailbox, MailboxStatus())
-        status.state, status.last_error, status.last_change = "Live", None, now_utc()
-        status.percent = None
+        changed = bool(result.messages or result.folders or result.pages)
+        # A cycle that found nothing new (a Graph folder-tree poll every minute, a hint about a
+        # change already replicated) is no news: the status record, and so the admin page's
+        # "last change replicated", moves only when something was replicated or the state
+        # itself changes.
+        news = changed or status.state != "Live" or status.last_error is not None
+        status.state, status.last_error, status.percent = "Live", None, None
+        if changed:
+            status.last_change = now_utc()
         if pending.event_time is not None:
             status.lag_ms = int((now_utc() - pending.event_time).total_seconds() * 1000)
             self.metrics.lag.set(max(s.lag_ms or 0 for s in self.status.values()) / 1000)
-        self._publish_status(mailbox, status)
+        if news:
+            self._publish_status(mailbox, status)
 
     def _failed(self, mailbox: str, pending: Pending, error: BaseException) -> None:
         pending.attempts += 1
