@@ -99,6 +99,7 @@ class Stack:
     endpoint: str
     mailboxes: list[str]
     graph: GraphSource | None = None
+    ca_file: Path | None = None  # an https EWS endpoint's CA (exchangelib goes through requests)
     archive_port: int = field(default_factory=free_port)
     extractor_port: int = field(default_factory=free_port)
     listener_port: int = field(default_factory=free_port)
@@ -114,6 +115,8 @@ class Stack:
         env.update({"PYTHONPATH": os.pathsep.join(sys.path),
                     "MFR_EXCHANGE__PASSWORD": SERVICE_PASSWORD,
                     "MFR_PUBLISHER__INGEST_TOKEN": token})
+        if self.ca_file is not None:
+            env["REQUESTS_CA_BUNDLE"] = str(self.ca_file)
         logs = self.workdir
         if self.graph is not None:
             env["MFR_EXCHANGE__GRAPH__CLIENT_SECRET"] = GRAPH_SECRET

@@ -53,7 +53,8 @@ def test_ews_and_graph_replicate_the_same_mailboxes_alike(tmp_path: Path) -> Non
         mailboxes = populate(sim.control, MAILBOXES, MESSAGES, SEED, "sim.example", "pw-1")
         (tmp_path / "ews").mkdir()
         (tmp_path / "graph").mkdir()
-        ews = Stack(tmp_path / "ews", _bus(tmp_path / "ews"), sim.endpoint_url, mailboxes)
+        ews = Stack(tmp_path / "ews", _bus(tmp_path / "ews"), sim.endpoint_url, mailboxes,
+                    ca_file=sim.ca_file)
         graph = Stack(tmp_path / "graph", _bus(tmp_path / "graph"), sim.endpoint_url, mailboxes,
                       GraphSource(sim.graph.auth.tenant_id, sim.authority_url, sim.graph_url,
                                   sim.ca_file))
