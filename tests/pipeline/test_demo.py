@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from playwright.sync_api import sync_playwright
 
 from tests.archive.test_ui import ARTIFACTS, CHROMIUM_ARGS
@@ -39,11 +40,14 @@ def _replicated(client: httpx.Client, base: str, mailbox: str) -> tuple[object, 
     return (entry["messages"], entry["deleted_messages"], entry["last_change_time"])
 
 
-def test_the_demo_replicates_live_and_a_person_can_browse_it(tmp_path: Path) -> None:
-    """The printed address and password open the user's mailbox, which keeps changing live."""
+@pytest.mark.parametrize("api", ["ews", "graph"])
+def test_the_demo_replicates_live_and_a_person_can_browse_it(tmp_path: Path, api: str) -> None:
+    """The printed address and password open the user's mailbox, which keeps changing live:
+    through EWS, and (``--api graph``) as Exchange Online through Microsoft Graph."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MFR_")}
     command = [sys.executable, "-c", "from mfr.cli import main; main()", "demo",
-               "--mailboxes", "2", "--messages", "60", "--rate", "4", "--port", str(free_port())]
+               "--mailboxes", "2", "--messages", "60", "--rate", "4", "--port", str(free_port()),
+               "--api", api]
     process = subprocess.Popen(command, cwd=tmp_path, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -63,7 +67,7 @@ def test_the_demo_replicates_live_and_a_person_can_browse_it(tmp_path: Path) -> 
             page.click("#sign-in")
             page.wait_for_selector("text=Inbox")
             ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "demo.png"))
+            page.screenshot(path=str(ARTIFACTS / f"demo-{api}.png"))
             browser.close()
         with httpx.Client() as client:
             client.post(f"{base}/api/v1/session", json={"username": user, "password": password})
