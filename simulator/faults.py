@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 
 @dataclass(slots=True)
-class _Budget:
+class Budget:
     """Apply to the next ``count`` matching requests, or to a ``fraction`` of them."""
 
     count: int = 0
@@ -34,9 +34,9 @@ class Faults:
     """The faults armed right now. Methods arm them; ``take_*`` methods consume them."""
 
     rng: random.Random = field(default_factory=lambda: random.Random(0))  # noqa: S311 - not crypto
-    _throttle: _Budget = field(default_factory=_Budget)
+    _throttle: Budget = field(default_factory=Budget)
     throttle_back_off_ms: int = 5000
-    _http: _Budget = field(default_factory=_Budget)
+    _http: Budget = field(default_factory=Budget)
     http_status: int = 503
     latency_s: float = 0.0
     _drop_streams: int = 0
@@ -54,15 +54,13 @@ class Faults:
     ) -> None:
         """Answer the next ``next_n`` requests (or a ``fraction``) with ErrorServerBusy."""
         with self._lock:
-            self._throttle = _Budget(
-                next_n, fraction, frozenset(operations) if operations else None
-            )
+            self._throttle = Budget(next_n, fraction, frozenset(operations) if operations else None)
             self.throttle_back_off_ms = back_off_ms
 
     def http_error(self, status: int = 503, next_n: int = 1, *, fraction: float = 0.0) -> None:
         """Answer the next ``next_n`` requests (or a ``fraction``) with a bare HTTP error."""
         with self._lock:
-            self._http = _Budget(next_n, fraction)
+            self._http = Budget(next_n, fraction)
             self.http_status = status
 
     def latency(self, seconds: float) -> None:
@@ -87,8 +85,8 @@ class Faults:
     def clear(self) -> None:
         """Disarm every fault."""
         with self._lock:
-            self._throttle = _Budget()
-            self._http = _Budget()
+            self._throttle = Budget()
+            self._http = Budget()
             self.latency_s = 0.0
             self._drop_streams = self._stall_streams = self._lose_push = 0
 

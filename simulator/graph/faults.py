@@ -12,22 +12,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-
-@dataclass(slots=True)
-class _Budget:
-    """Apply to the next ``count`` matching requests, or to a ``fraction`` of them."""
-
-    count: int = 0
-    fraction: float = 0.0
-    operations: frozenset[str] | None = None
-
-    def hit(self, operation: str, rng: random.Random) -> bool:
-        if self.operations is not None and operation not in self.operations:
-            return False
-        if self.count > 0:
-            self.count -= 1
-            return True
-        return self.fraction > 0 and rng.random() < self.fraction
+from simulator.faults import Budget
 
 
 @dataclass(slots=True)
@@ -35,9 +20,9 @@ class GraphFaults:
     """The Graph faults armed right now. Methods arm them; ``take_*`` methods consume them."""
 
     rng: random.Random = field(default_factory=lambda: random.Random(0))  # noqa: S311 - not crypto
-    _throttle: _Budget = field(default_factory=_Budget)
+    _throttle: Budget = field(default_factory=Budget)
     retry_after_s: int = 2
-    _http: _Budget = field(default_factory=_Budget)
+    _http: Budget = field(default_factory=Budget)
     http_status: int = 503
     latency_s: float = 0.0
     _drop: int = 0
@@ -59,9 +44,7 @@ class GraphFaults:
     ) -> None:
         """Answer the next ``next_n`` requests (or a ``fraction``) 429 with ``Retry-After``."""
         with self._lock:
-            self._throttle = _Budget(
-                next_n, fraction, frozenset(operations) if operations else None
-            )
+            self._throttle = Budget(next_n, fraction, frozenset(operations) if operations else None)
             self.retry_after_s = retry_after_s
 
     def http_error(
@@ -74,7 +57,7 @@ class GraphFaults:
     ) -> None:
         """Answer the next ``next_n`` requests (or a ``fraction``) with an HTTP error."""
         with self._lock:
-            self._http = _Budget(next_n, fraction, frozenset(operations) if operations else None)
+            self._http = Budget(next_n, fraction, frozenset(operations) if operations else None)
             self.http_status = status
 
     def latency(self, seconds: float) -> None:
@@ -141,8 +124,8 @@ class GraphFaults:
     def clear(self) -> None:
         """Disarm every fault."""
         with self._lock:
-            self._throttle = _Budget()
-            self._http = _Budget()
+            self._throttle = Budget()
+            self._http = Budget()
             self.latency_s = 0.0
             self._drop = self._delay = self._reorder = 0
             self.slow_endpoint = False

@@ -13,6 +13,7 @@ from mfr.graph import GraphClient, GraphSettings
 from mfr.graph.errors import GraphAccessDeniedError, GraphSyncResetError
 from mfr.retry import RetryPolicy
 from simulator import Simulator, SimulatorSection
+from tests.graph.simulated import graph_settings
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +28,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
 
 
 def settings(sim: Simulator, **credential: object) -> GraphSettings:
-    assert sim.ca_file is not None
-    values: dict[str, object] = {
-        "tenant_id": sim.graph.auth.tenant_id,
-        "client_id": sim.settings.graph.client_id,
-        "client_secret": sim.settings.graph.client_secret.get_secret_value(),
-        "authority_host": sim.authority_url,
-        "graph_url": sim.graph_url,
-        "ca_file": sim.ca_file,
-        **credential,
-    }
-    return GraphSettings.model_validate(values)
+    return graph_settings(sim, **credential)
 
 
 def test_a_secret_gets_tokens_and_deltas_page_to_a_delta_link(sim: Simulator) -> None:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from mfr.graph import GraphClient, GraphSettings
+from mfr.graph import GraphClient
 from mfr.retry import RetryPolicy
 from simulator import Simulator, SimulatorSection
 from tests.extractor.conftest import PASSWORD, SERVICE
+from tests.graph.simulated import graph_settings
 
 _names = itertools.count(1)
 FAST = RetryPolicy(attempts=6, first_wait_s=0.01, max_wait_s=0.2)
@@ -27,21 +28,6 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
     with Simulator(SimulatorSection(port=0, tls=True, tls_dir=tls)) as simulator:
         simulator.add_service_account(SERVICE, PASSWORD, impersonate={"*"})
         yield simulator
-
-
-def graph_settings(sim: Simulator, **values: object) -> GraphSettings:
-    """The simulator's registered application, as ``[exchange.graph]`` would say it."""
-    return GraphSettings.model_validate(
-        {
-            "tenant_id": sim.graph.auth.tenant_id,
-            "client_id": sim.settings.graph.client_id,
-            "client_secret": sim.settings.graph.client_secret.get_secret_value(),
-            "authority_host": sim.authority_url,
-            "graph_url": sim.graph_url,
-            "ca_file": sim.ca_file,
-            **values,
-        }
-    )
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,9 @@ from mfr.settings import BusSettings
 from mfr.topics import Topic, record_key, topic_specs
 from simulator import Simulator
 from tests.extractor.events import change_event
-from tests.extractor.graph.conftest import FAST, graph_settings
+from tests.extractor.graph.conftest import FAST
 from tests.extractor.graph.truth import folder, immutable
+from tests.graph.simulated import graph_settings
 
 Make = Callable[[GraphClient], Extractor]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from mfr.graph import GraphClient
 from mfr.retry import RetryPolicy
 from simulator import Simulator
-from tests.extractor.graph.conftest import graph_settings
 from tests.extractor.graph.truth import graph_truth, immutable
 from tests.extractor.harness import Extraction
 from tests.extractor.truth import problems
+from tests.graph.simulated import graph_settings
 
 RETRY_AFTER_S = 1
 

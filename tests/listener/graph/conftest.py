@@ -22,12 +22,13 @@ from listener.settings import GraphListenerSection, ListenerSection, ListenerSet
 from mfr.bus import open_bus
 from mfr.codec import Codec
 from mfr.ews import ExchangeSettings
-from mfr.graph import GraphClient, GraphSettings
+from mfr.graph import GraphClient
 from mfr.retry import RetryPolicy
 from mfr.settings import BusSettings
 from mfr.topics import Topic, topic_name
 from simulator import Simulator, SimulatorSection
 from simulator.settings import GraphSection
+from tests.graph.simulated import graph_settings
 from tests.kafka.broker import free_port
 from tests.listener.harness import Changes, wait_for
 
@@ -73,29 +74,9 @@ def embedded_bus(tmp_path: Path) -> BusSettings:
     )
 
 
-def graph_settings(sim: Simulator, **overrides: Any) -> GraphSettings:
-    """The simulator's registered application, reached over TLS."""
-    assert sim.ca_file is not None
-    values: dict[str, Any] = {
-        "tenant_id": sim.graph.auth.tenant_id,
-        "client_id": sim.settings.graph.client_id,
-        "client_secret": sim.settings.graph.client_secret.get_secret_value(),
-        "authority_host": sim.authority_url,
-        "graph_url": sim.graph_url,
-        "ca_file": sim.ca_file,
-        **overrides,
-    }
-    return GraphSettings.model_validate(values)
-
-
 def close_client(client: GraphClient) -> None:
-    """Close a Graph client and msal's requests session: msal keeps a connection to the
-    authority open, which holds the simulator's shutdown for its grace period, and mfr.graph
-    offers no way to close it."""
+    """Close a Graph client (and with it msal's connection to the authority)."""
     client.close()
-    session = getattr(getattr(client.tokens, "_app", None), "http_client", None)
-    if session is not None:
-        session.close()
 
 
 class GraphHarness:

@@ -14,8 +14,9 @@ from listener.graphsubscriber import graph_time
 from mfr.graph import GraphClient
 from mfr.settings import BusSettings
 from simulator import Simulator
+from tests.graph.simulated import graph_settings
 from tests.kafka.broker import free_port
-from tests.listener.graph.conftest import Make, close_client, graph_settings, new_mailboxes
+from tests.listener.graph.conftest import Make, close_client, new_mailboxes
 from tests.listener.harness import wait_for
 from tests.simulator.graph.receiver import Receiver
 
