@@ -84,6 +84,7 @@ class MfrSettings(BaseSettings):
     def load(cls, config_file: Path | None = None, **overrides: Any) -> Self:
         """Build settings from the file (if any), the environment and explicit overrides."""
         file_values = _read_toml(config_file) if config_file else {}
+        _refuse_secrets(file_values, config_file)
         known = {name: file_values[name] for name in cls.model_fields if name in file_values}
         try:
             return cls(**{**known, **overrides})
@@ -101,6 +102,28 @@ class MfrSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment overrides the file, which is passed in as init values.
         return (env_settings, init_settings)
+
+
+# Secrets the file must not hold: a config file is copied, mounted and committed; the
+# environment (or the orchestrator's secret store behind it) is where they belong.
+_SECRETS = (
+    ("exchange", "password"),
+    ("exchange", "client_secret"),
+    ("exchange", "graph", "client_secret"),
+)
+
+
+def _refuse_secrets(values: dict[str, Any], path: Path | None) -> None:
+    for where in _SECRETS:
+        found: Any = values
+        for name in where:
+            found = found.get(name) if isinstance(found, dict) else None
+        if found is not None:
+            variable = "MFR_" + "__".join(where).upper()
+            raise ConfigError(
+                f"config file {path} holds a secret ({'.'.join(where)}): give it "
+                f"as the environment variable {variable} instead"
+            )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

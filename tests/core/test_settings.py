@@ -60,3 +60,22 @@ def test_secrets_are_not_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = MfrSettings.load()
     assert "hunter2" not in repr(settings)
     assert "hunter2" not in str(settings.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("section", "variable"),
+    [
+        ('[exchange]\npassword = "hunter2"', "MFR_EXCHANGE__PASSWORD"),
+        ('[exchange.graph]\nclient_secret = "hunter2"', "MFR_EXCHANGE__GRAPH__CLIENT_SECRET"),
+    ],
+)
+def test_a_secret_in_the_file_is_refused_naming_its_variable(
+    tmp_path: Path, section: str, variable: str
+) -> None:
+    """Secrets come from the environment only: a file holding one is refused, without echoing
+    the secret, and the error names the variable to use instead."""
+    config = tmp_path / "mfr.toml"
+    config.write_text(section + "\n")
+    with pytest.raises(ConfigError, match=variable) as refused:
+        MfrSettings.load(config)
+    assert "hunter2" not in str(refused.value)
