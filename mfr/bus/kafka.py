@@ -209,6 +209,10 @@ class KafkaBusConsumer(Consumer):
                 session_timeout_ms=session_ms,
                 heartbeat_interval_ms=max(session_ms // 3, 100),
                 max_poll_interval_ms=600_000,
+                # A consumer that joins before the broker it asks knows a just-created topic gets
+                # no partitions until its metadata is refreshed: every 5 minutes by default,
+                # long enough to look like lost records. Every 5 s, the gap closes quickly.
+                metadata_max_age_ms=5_000,
             )
             self._consumer.subscribe(list(topics))
         except kafka.errors.KafkaError as exc:
