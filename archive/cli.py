@@ -7,6 +7,7 @@
     mfr archive --set-password alice@corp.example
     mfr archive --add-token publisher-1           an ingest token for a publisher (shown once)
     mfr archive --purge-now                       run the retention purge once
+    mfr archive --unlock alice@corp.example       lift a sign-in lock (an account or an address)
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Annotated
 import typer
 
 from archive.accounts import add_token, add_user, set_password
+from archive.audit import AuditLog
+from archive.lockout import Lockout
 from archive.retention import purge
 from archive.settings import ArchiveConfig
 from archive.store.engine import migrate, open_engine
@@ -46,6 +49,10 @@ def command(
     purge_now: Annotated[
         bool, typer.Option("--purge-now", help="run the retention purge once, then exit")
     ] = False,
+    unlock_name: Annotated[
+        str | None,
+        typer.Option("--unlock", help="lift the sign-in lock of an account or address, exit"),
+    ] = None,
 ) -> None:
     """Serve the archive (store, ingest and browse API, web UI), or run one admin task."""
     settings = ArchiveConfig.load(config).archive
@@ -61,9 +68,16 @@ def command(
         typer.echo(add_token(engine, add_token_name))
     elif purge_now:
         typer.echo(f"purged: {vars(purge(engine, settings.retention_days))}")
+    elif unlock_name:
+        cleared = Lockout(engine, settings).unlock(unlock_name)
+        AuditLog(settings.audit_path()).record(
+            "unlock", user=None, client="cli", scope=unlock_name, cleared=cleared
+        )
+        typer.echo(f"{unlock_name}: " + ("unlocked" if cleared else "was not locked"))
     else:
         serve(create_app(settings, engine), host or settings.host,
-              settings.port if port is None else port, log_level="info")
+              settings.port if port is None else port, log_level="info",
+              tls=settings.tls, ops=settings.ops, what="the archive")
         engine.dispose()
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pathlib import Path
 
-from mfr.settings import MfrSettings, Section
+from pydantic import Field, SecretStr, field_validator
+from sqlalchemy.engine import make_url
+
+from mfr.settings import MfrSettings, OpsAccess, Section, ServerTls
 
 MIB = 1024 * 1024
 
@@ -18,6 +21,10 @@ class ArchiveSettings(Section):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    tls: ServerTls = Field(
+        default_factory=ServerTls, description="HTTPS on host:port (UI, browse API, ingest)"
+    )
+    ops: OpsAccess = Field(default_factory=OpsAccess, description="who may read /metrics")
     retention_days: int = Field(
         default=3650, ge=1, description="how long metadata is kept (see README: what ages when)"
     )
@@ -37,6 +44,60 @@ class ArchiveSettings(Section):
         default=True, description="send the session cookie only over HTTPS (off only for http dev)"
     )
     page_size_max: int = Field(default=200, ge=1, le=1000)
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="key signing session cookies (at least 32 characters; environment only: "
+        "MFR_ARCHIVE__SESSION_SECRET); unset: a key kept in the database, fine for a demo",
+    )
+    allowed_origins: tuple[str, ...] = Field(
+        default=(),
+        description="origins (scheme://host[:port]) besides the request's own Host whose forms "
+        "and API calls are accepted: the public address when a proxy rewrites Host",
+    )
+    max_form_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="largest body of any request but ingest"
+    )
+    audit_log: Path | None = Field(
+        default=None,
+        description="JSON lines file of sign-ins, failures, lockouts and admin reads; unset: "
+        "archive-audit.jsonl next to a SQLite database, else var/archive-audit.jsonl",
+    )
+    sign_in_free_failures: int = Field(
+        default=3, ge=0, description="failed sign-ins of an account before its delays"
+    )
+    sign_in_delay_s: float = Field(
+        default=1.0, gt=0, description="first delay after the free failures; doubles each time"
+    )
+    sign_in_max_delay_s: float = Field(default=60.0, gt=0)
+    sign_in_lock_after: int = Field(
+        default=10, ge=1, description="failed sign-ins that lock an account"
+    )
+    sign_in_address_free_failures: int = Field(
+        default=10, ge=0, description="failed sign-ins from one address before its delays"
+    )
+    sign_in_address_lock_after: int = Field(
+        default=50, ge=1, description="failed sign-ins (any accounts) that lock a client address"
+    )
+    sign_in_lock_minutes: float = Field(
+        default=15.0, gt=0, description="how long a lock lasts; failures older are forgotten"
+    )
+
+    def audit_path(self) -> Path:
+        """Where the audit log goes: ``audit_log``, or beside the SQLite file (so a demo's or a
+        test's log stays in its own directory)."""
+        if self.audit_log is not None:
+            return self.audit_log
+        url = make_url(self.database_url.get_secret_value())
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            return Path(url.database).parent / "archive-audit.jsonl"
+        return Path("var/archive-audit.jsonl")
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("session_secret needs at least 32 characters")
+        return value
 
 
 class ArchiveConfig(MfrSettings):

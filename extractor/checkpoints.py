@@ -1,5 +1,7 @@
 """Where each mailbox's sync stands: the latest checkpoint per hierarchy and folder, read back from
-the compacted checkpoints topic at start-up, so a restarted extractor resumes from the bus alone.
+the compacted checkpoints topic, so an extractor resumes from the bus alone: at start-up, and on
+Kafka whenever the group hands it partitions (the mailboxes they carry) that another member synced
+until then. It reads those partitions to their end, outside any consumer group.
 
 A checkpoint belongs to the Exchange API that wrote it (``exchange_api``; null means EWS, which
 wrote every checkpoint before the field existed): an EWS SyncState means nothing to Graph and a
@@ -10,16 +12,16 @@ absent.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
 
-from mfr.bus import Bus
+from mfr.bus import Bus, Record
 from mfr.codec import Codec
 from mfr.errors import CodecError
 
 log = structlog.get_logger(__name__)
-LOADER_GROUP = "mfr-extractor-checkpoint-loader"
 
 
 class Checkpoints:
@@ -30,25 +32,24 @@ class Checkpoints:
         self._latest: dict[tuple[str, str | None], dict[str, Any]] = {}
         self._lock = threading.Lock()
 
-    def load(
-        self, bus: Bus, topic: str, codec: Codec, idle_polls: int = 2, poll_s: float = 1.0
-    ) -> int:
-        """Read the whole topic from the beginning; the last record per key wins. Done when
-        ``idle_polls`` polls of ``poll_s`` in a row bring nothing."""
-        loaded = 0
-        with bus.consumer(LOADER_GROUP, [topic]) as consumer:
-            consumer.seek_to_beginning()
-            idle = 0
-            while idle < idle_polls:
-                records = consumer.poll(max_records=5000, timeout_s=poll_s)
-                idle = 0 if records else idle + 1
-                for record in records:
-                    try:
-                        self.put(codec.decode(record.value, expected="Checkpoint").datum)
-                        loaded += 1
-                    except CodecError as exc:
-                        log.warning("checkpoint skipped", offset=record.offset, error=str(exc))
-        return loaded
+    def load(self, bus: Bus, topic: str, codec: Codec) -> int:
+        """Read every partition of the topic to its end; the last record per key wins."""
+        starts = dict.fromkeys(bus.end_offsets(topic), 0)
+        return len(self.take(bus.read(topic, starts), codec))
+
+    def take(self, records: Iterable[Record], codec: Codec) -> dict[str, int]:
+        """Remember the checkpoints among ``records`` (oldest first); the mailboxes they name,
+        each with the partition it was read from."""
+        mailboxes: dict[str, int] = {}
+        for record in records:
+            try:
+                datum = codec.decode(record.value, expected="Checkpoint").datum
+            except CodecError as exc:
+                log.warning("checkpoint skipped", offset=record.offset, error=str(exc))
+                continue
+            self.put(datum)
+            mailboxes[datum["mailbox"]] = record.partition
+        return mailboxes
 
     def put(self, datum: dict[str, Any]) -> None:
         """Remember a checkpoint (a newer one replaces the older)."""
@@ -68,6 +69,12 @@ class Checkpoints:
         """Drop a checkpoint, so the next sync of it starts from scratch."""
         with self._lock:
             self._latest.pop((mailbox, folder_id), None)
+
+    def drop(self, mailboxes: set[str]) -> None:
+        """Forget every checkpoint of these mailboxes (another extractor syncs them now)."""
+        with self._lock:
+            for key in [k for k in self._latest if k[0] in mailboxes]:
+                del self._latest[key]
 
     def mailboxes_in_initial_sync(self) -> set[str]:
         """Mailboxes with a folder whose initial sync has not finished (to resume at start-up)."""

@@ -31,7 +31,9 @@ def command(
     worker = threading.Thread(target=extractor.run, args=(stop,), name="extractor")
     worker.start()
     try:
-        serve(create_app(extractor), settings.extractor.host, settings.extractor.port)
+        section = settings.extractor
+        serve(create_app(extractor), section.host, section.port, tls=section.tls,
+              ops=section.ops, what="the extractor")
     finally:
         stop.set()
         worker.join()

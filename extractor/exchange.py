@@ -7,21 +7,21 @@ batches for exactly the metadata fields MISSION.md lists (never bodies or attach
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-from exchangelib import ExtendedProperty, Message
-from exchangelib.errors import ErrorItemNotFound
+from exchangelib import ExtendedProperty, Folder, Message
+from exchangelib.errors import ErrorFolderNotFound, ErrorItemNotFound, MalformedResponseError
+from exchangelib.fields import FieldPath
 from exchangelib.items.base import ID_ONLY
 from exchangelib.properties import FolderId
-from exchangelib.services import SyncFolderItems
+from exchangelib.services import GetFolder, SyncFolderItems
 from exchangelib.services.sync_folder_hierarchy import SyncFolder
-from exchangelib.util import MNS
+from exchangelib.util import MNS, TNS
 
 from extractor.cycle import ChangeKind, ItemChange
-from extractor.model import Address, FolderSnapshot, ItemSnapshot
+from extractor.itemxml import FLAG_STATUS, SnapshotGetItem, read_bool
+from extractor.model import FolderSnapshot, ItemSnapshot
 from extractor.reader import ExchangeApi, HierarchyPage, ItemsPage
 from mfr.ews import EwsConnection
 
@@ -32,6 +32,7 @@ ITEM_FIELDS = (
     "datetime_created", "last_modified_time", "size", "importance", "is_read", "flag_status",
     "categories", "has_attachments", "message_id", "conversation_id", "search_key",
 )
+FOLDER_FIELDS = ("name", "parent_folder_id", "folder_class", "child_folder_count")
 WELL_KNOWN = {
     "msg_folder_root": "msgfolderroot", "inbox": "inbox", "sent": "sentitems",
     "trash": "deleteditems", "drafts": "drafts", "junk": "junkemail", "outbox": "outbox",
@@ -59,9 +60,6 @@ class FlagStatus(ExtendedProperty):  # type: ignore[misc]
     property_type = "Integer"
 
 
-FLAG_STATUS = {0: "NotFlagged", 1: "Complete", 2: "Flagged"}
-
-
 def register_fields() -> None:
     """Teach exchangelib's Message the extended properties we read (once per process)."""
     for name, prop in (("search_key", SearchKey), ("flag_status", FlagStatus)):
@@ -75,6 +73,21 @@ class _SyncFolderItems(SyncFolderItems):  # type: ignore[misc]
     """exchangelib reads an answer's SyncState before it looks for an error, so an error answer
     (ErrorInvalidSyncStateData above all, which says "sync again from scratch") surfaced as an
     AttributeError. Such an answer has no SyncState: it goes straight to the error check."""
+
+    folder_id = ""  # the folder synced, for the changes this answers
+
+    def _elem_to_obj(self, elem: Any) -> ItemChange:
+        """A change straight from its XML element: an IdOnly page needs the id alone, not the
+        exchangelib item exchangelib would build for every created or updated one."""
+        kind = ChangeKind(self.change_types_map[elem.tag])
+        holder = elem if kind in (ChangeKind.DELETE, ChangeKind.READ_FLAG) else elem[0]
+        item_id = holder.find(f"{{{TNS}}}ItemId")
+        if item_id is None or not item_id.get("Id"):
+            raise MalformedResponseError(f"a SyncFolderItems {kind} without an ItemId")
+        is_read = None
+        if kind is ChangeKind.READ_FLAG:
+            is_read = read_bool(elem.findtext(f"{{{TNS}}}IsRead") or "")
+        return ItemChange(kind, item_id.get("Id"), self.folder_id, is_read=is_read)
 
     def _get_element_container(self, message: Any, name: Any = None) -> Any:
         if message.find(f"{{{MNS}}}SyncState") is None:
@@ -94,6 +107,7 @@ class MailboxReader:
         self._connection = connection
         self.mailbox = mailbox
         self._batch_size = batch_size
+        self._additional: Any = None  # GetItem's field paths, once known
 
     def _call(self, doing: str, operation: Any) -> Any:
         return self._connection.call(self.mailbox, f"{doing} for {self.mailbox}", operation)
@@ -114,6 +128,10 @@ class MailboxReader:
 
         def read() -> HierarchyPage:
             root = account.msg_folder_root
+            # exchangelib takes "no state" as "the last state this (cached) root saw": a listing
+            # from scratch would then report only what changed since, and every other folder would
+            # look gone.
+            root.folder_sync_state = sync_state
             upserts, deletes = [], []
             for change, folder in root.sync_hierarchy(sync_state=sync_state):
                 if change == "delete":
@@ -131,20 +149,39 @@ class MailboxReader:
 
         def read() -> ItemsPage:
             service = _SyncFolderItems(account=account)
-            changes = [
-                _item_change(kind, value, folder_id)
-                for kind, value in service.call(
-                    folder=FolderId(id=folder_id), shape=ID_ONLY, additional_fields=set(),
-                    sync_state=sync_state, ignore=None,
-                    max_changes_returned=MAX_CHANGES_PER_PAGE, sync_scope=None,
-                )
-            ]
+            service.folder_id = folder_id
+            changes: list[ItemChange] = list(service.call(
+                folder=FolderId(id=folder_id), shape=ID_ONLY, additional_fields=set(),
+                sync_state=sync_state, ignore=None, max_changes_returned=MAX_CHANGES_PER_PAGE,
+                sync_scope=None,
+            ))
             state = service.sync_state or sync_state or ""
             last = bool(service.includes_last_item_in_range) or state == sync_state
             return ItemsPage(changes, state, last)
 
         page: ItemsPage = self._call("SyncFolderItems", read)
         return page
+
+    def folders(self, folder_ids: Sequence[str]) -> dict[str, FolderSnapshot]:
+        """The folders' name, parent, class and child count, by id (GetFolder, one request);
+        a folder Exchange no longer has is missing from the answer."""
+        if not folder_ids:
+            return {}
+        account = self._connection.account(self.mailbox)
+
+        def read() -> dict[str, FolderSnapshot]:
+            asked = [Folder(root=account.root, id=i) for i in folder_ids]
+            fields = {FieldPath(field=Folder.get_field_by_fieldname(n)) for n in FOLDER_FIELDS}
+            found = list(GetFolder(account=account).call(
+                folders=asked, additional_fields=fields, shape=ID_ONLY))
+            failed = [f for f in found if isinstance(f, Exception)
+                      and not isinstance(f, ErrorFolderNotFound | ErrorItemNotFound)]
+            if failed:
+                raise failed[0]
+            return {f.id: _folder(f) for f in found if not isinstance(f, Exception)}
+
+        answer: dict[str, FolderSnapshot] = self._call("GetFolder", read)
+        return answer
 
     def items(self, item_ids: Sequence[str]) -> dict[str, ItemSnapshot]:
         """Metadata of the items that still exist, by id, fetched in batches."""
@@ -156,10 +193,10 @@ class MailboxReader:
             found.update(self._call("GetItem", lambda b=batch: self._fetch(account, b)))
         return found
 
-    @staticmethod
-    def _fetch(account: Any, batch: Iterable[str]) -> dict[str, ItemSnapshot]:
-        results = list(account.fetch(ids=[(i, None) for i in batch],
-                                     only_fields=list(ITEM_FIELDS)))
+    def _fetch(self, account: Any, batch: Iterable[str]) -> dict[str, ItemSnapshot]:
+        service = SnapshotGetItem(account=account, chunk_size=self._batch_size)
+        results = list(service.call(items=[(i, None) for i in batch],
+                                    additional_fields=self._fields(account), shape=ID_ONLY))
         # Items gone since the sync (moved again, deleted) come back as ErrorItemNotFound: the
         # next cycle's sync reports what became of them. Any other error fails the cycle, to be
         # tried again: skipping the item would lose it, as the sync state moves past it.
@@ -167,14 +204,15 @@ class MailboxReader:
                   and not isinstance(r, ErrorItemNotFound)]
         if failed:
             raise failed[0]
-        return {r.id: _item(r) for r in results if not isinstance(r, Exception)}
+        return {r.item_id: r for r in results if isinstance(r, ItemSnapshot)}
 
-
-def _item_change(kind: str, value: Any, folder_id: str) -> ItemChange:
-    if kind == "read_flag_change":
-        item_id, is_read = value
-        return ItemChange(ChangeKind.READ_FLAG, item_id.id, folder_id, is_read=is_read)
-    return ItemChange(ChangeKind(kind), value.id, folder_id)
+    def _fields(self, account: Any) -> Any:
+        """ITEM_FIELDS as GetItem's AdditionalProperties, worked out once (as ``fetch`` does)."""
+        if self._additional is None:
+            folder = Folder(root=account.root)
+            self._additional = {f for f in folder.normalize_fields(fields=list(ITEM_FIELDS))
+                                if not f.field.is_attribute}
+        return self._additional
 
 
 def _folder(folder: Any) -> FolderSnapshot:
@@ -188,57 +226,4 @@ def _folder(folder: Any) -> FolderSnapshot:
         total_count=folder.total_count,
         unread_count=folder.unread_count,
         child_folder_count=folder.child_folder_count,
-    )
-
-
-def _address(mailbox: Any) -> Address | None:
-    if mailbox is None:
-        return None
-    return Address(mailbox.name, mailbox.email_address, mailbox.routing_type)
-
-
-def _addresses(mailboxes: Any) -> tuple[Address, ...]:
-    return tuple(a for a in (_address(m) for m in mailboxes or ()) if a is not None)
-
-
-def _when(value: Any) -> datetime | None:
-    """A plain UTC datetime to the millisecond: exchangelib's EWSDateTime cannot even be
-    compared with other aware datetimes, and Avro keeps milliseconds."""
-    if value is None:
-        return None
-    plain = datetime.fromtimestamp(value.timestamp(), tz=UTC)
-    return plain.replace(microsecond=plain.microsecond // 1000 * 1000)
-
-
-def _item(item: Any) -> ItemSnapshot:
-    flag = getattr(item, "flag_status", None)
-    conversation = getattr(item, "conversation_id", None)
-    search_key = getattr(item, "search_key", None)
-    parent = getattr(item, "parent_folder_id", None)
-    return ItemSnapshot(
-        item_id=item.id,
-        parent_folder_id=parent.id if parent is not None else "",
-        item_class=getattr(item, "item_class", None),
-        change_key=item.changekey,
-        sensitivity=getattr(item, "sensitivity", None),
-        subject=getattr(item, "subject", None),
-        sender=_address(getattr(item, "sender", None)),
-        author=_address(getattr(item, "author", None)),
-        to_recipients=_addresses(getattr(item, "to_recipients", None)),
-        cc_recipients=_addresses(getattr(item, "cc_recipients", None)),
-        bcc_recipients=_addresses(getattr(item, "bcc_recipients", None)),
-        datetime_sent=_when(getattr(item, "datetime_sent", None)),
-        datetime_received=_when(getattr(item, "datetime_received", None)),
-        datetime_created=_when(getattr(item, "datetime_created", None)),
-        last_modified_time=_when(getattr(item, "last_modified_time", None)),
-        size=getattr(item, "size", None),
-        importance=getattr(item, "importance", None),
-        is_read=getattr(item, "is_read", None),
-        flag_status=FLAG_STATUS.get(flag, "NotFlagged") if flag is not None else None,
-        categories=tuple(getattr(item, "categories", None) or ()),
-        has_attachments=getattr(item, "has_attachments", None),
-        internet_message_id=getattr(item, "message_id", None),
-        conversation_id=getattr(conversation, "id", None) if conversation is not None else None,
-        search_key=base64.b64encode(search_key).decode() if isinstance(search_key, bytes)
-        else search_key,
     )

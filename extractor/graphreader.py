@@ -37,7 +37,7 @@ from urllib.parse import quote
 from extractor import graphmodel
 from extractor.cycle import ChangeKind, ItemChange
 from extractor.graphbatch import GraphGets, relative_url, user_path
-from extractor.model import ItemSnapshot
+from extractor.model import FolderSnapshot, ItemSnapshot
 from extractor.reader import ExchangeApi, HierarchyPage, ItemsPage
 from mfr.graph import GraphClient
 
@@ -141,6 +141,10 @@ class GraphReader:
         if not isinstance(state, str):
             raise ValueError(f"a delta page of {self.mailbox} carries neither link")
         return ItemsPage(changes, state, not isinstance(next_link, str), snapshots)
+
+    def folders(self, folder_ids: Sequence[str]) -> dict[str, FolderSnapshot]:
+        """Nothing: Graph has no folder events to check, its tree check is the folder delta."""
+        return {}
 
     def items(self, item_ids: Sequence[str]) -> dict[str, ItemSnapshot]:
         """The messages that still exist, wherever they are now, by immutable id."""

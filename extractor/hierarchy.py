@@ -9,6 +9,7 @@ from Deleted Items) stays in the archive marked deleted, its messages with it. P
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -51,6 +52,27 @@ class FolderTree:
             self.distinguished.get(f) == DELETED_ITEMS
             for f in [folder_id, *self.ancestors(folder_id)]
         )
+
+    def same_shape(self, now: dict[str, FolderSnapshot], folder_ids: Iterable[str]) -> bool:
+        """Whether the folders, as read ``now``, still sit in the tree as it knows them: only
+        their counts of items may differ.
+
+        SyncFolderHierarchy never reports a change of TotalCount or UnreadCount
+        (syncfolderhierarchy-operation.md), so a Modified event for a new or read message would
+        cost a hierarchy sync that finds nothing. A folder renamed, moved or re-classed differs
+        here; a subfolder moved in or out (a folder moved to Deleted Items raises only Modified
+        events for the two parents) changes ChildFolderCount against the children the tree
+        holds. A folder missing from ``now`` is gone: not the same shape."""
+        for folder_id in folder_ids:
+            was, found = self.folders.get(folder_id), now.get(folder_id)
+            if was is None or found is None or (
+                    found.display_name, found.parent_folder_id, found.folder_class) != (
+                    was.display_name, was.parent_folder_id, was.folder_class):
+                return False
+            children = sum(1 for f in self.folders.values() if f.parent_folder_id == folder_id)
+            if found.child_folder_count != children:
+                return False
+        return True
 
     def key_of(self, folder_id: str) -> str | None:
         """The key of a replicated folder; None if it is not replicated (or not known)."""

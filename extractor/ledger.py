@@ -44,5 +44,12 @@ class Ledger:
                 ready.append(record)
         return ready
 
+    def forget(self, topic: str, partitions: set[int]) -> None:
+        """Drop what is left of these partitions (handed to another consumer, which will
+        receive those records again)."""
+        for where_ in [w for w in self._order if w[0] == topic and w[1] in partitions]:
+            for record in self._order.pop(where_):
+                self._settled.discard(where(record))
+
     def __len__(self) -> int:
         return sum(len(q) for q in self._order.values())

@@ -21,7 +21,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,7 @@ from extractor.checkpoints import Checkpoints
 from extractor.cycle import ChangeKind, Cycle, Hints, ItemChange
 from extractor.filters import FilterSettings
 from extractor.hierarchy import FolderTree, HierarchyCycle
-from extractor.model import ItemSnapshot
+from extractor.model import FolderState, ItemSnapshot, MessageState
 from extractor.publish import StatePublisher, now_utc
 from extractor.reader import NOT_FOUND, SYNC_STATE_LOST, Reader
 from extractor.store import StateStore
@@ -47,7 +47,9 @@ class SyncRequest:
 
     mailbox: str
     full: bool = False  # resync everything (first sight, Resync event, lost notifications)
-    hierarchy: bool = False  # folder events: sync the hierarchy
+    hierarchy: bool = False  # folder created, moved, deleted: sync the hierarchy
+    # Folders of Modified events: a count change, unless a cheap look says the tree changed
+    folder_checks: set[str] = field(default_factory=set)
     folders: set[str] = field(default_factory=set)  # folder ids named by item events
     messages: set[str] = field(default_factory=set)  # Graph: message ids whose folder to sync
     hints: Hints = field(default_factory=Hints)
@@ -57,6 +59,7 @@ class SyncRequest:
         """Fold another request for the same mailbox into this one."""
         self.full |= other.full
         self.hierarchy |= other.hierarchy
+        self.folder_checks |= other.folder_checks
         self.folders |= other.folders
         self.messages |= other.messages
         self.hints.moved_from.update(other.hints.moved_from)
@@ -106,7 +109,8 @@ class MailboxSync:
             tree = self._new_tree()
         if request.messages:
             request.folders |= self._folders_of(tree, request)
-        if first or request.full or request.hierarchy:
+        if first or request.full or request.hierarchy or \
+                self._tree_changed(tree, request.folder_checks):
             self._sync_hierarchy(tree, result, from_scratch=first)
         replicated = [k for k, s in tree.states.items() if not s.gone]
         fresh = [f for f in replicated if self._needs_initial(f)]
@@ -127,8 +131,15 @@ class MailboxSync:
     def _new_tree(self) -> FolderTree:
         known = self._reader.well_known_folders()
         root = next(i for i, name in known.items() if name == "msgfolderroot")
-        return FolderTree(root, {i: n for i, n in known.items() if i != root},
+        tree = FolderTree(root, {i: n for i, n in known.items() if i != root},
                           api=self._reader.api)
+        # The folders already published (a lost tree, or a mailbox taken over from another
+        # extractor): the listing from scratch that follows must see which of them are gone.
+        for state in self._store.folder_states(self.mailbox, self._reader.api):
+            tree.states[state.folder_key] = state
+            if not state.gone:
+                tree.folders[state.snapshot.folder_id] = state.snapshot
+        return tree
 
     def _folders_of(self, tree: FolderTree, request: SyncRequest) -> set[str]:
         """The folders holding the messages a Graph notification named: where we know them,
@@ -147,6 +158,15 @@ class MailboxSync:
             if not tree.knows(snapshot.parent_folder_id):
                 request.hierarchy = True
         return folders
+
+    def _tree_changed(self, tree: FolderTree, folder_ids: set[str]) -> bool:
+        """Whether Modified events on these folders may mean more than a count change (one
+        GetFolder; see ``FolderTree.same_shape`` and the README)."""
+        if not folder_ids:
+            return False
+        if not all(f in tree.folders for f in folder_ids):
+            return True
+        return not tree.same_shape(self._reader.folders(sorted(folder_ids)), folder_ids)
 
     def _sync_hierarchy(self, tree: FolderTree, result: SyncResult, from_scratch: bool) -> None:
         checkpoint = self._checkpoints.get(self.mailbox, None)
@@ -169,10 +189,10 @@ class MailboxSync:
         now = now_utc()
         outcome = HierarchyCycle(self.mailbox, self._filters, tree, now).apply(upserts, deletes)
         messages = self._cycle(tree, Hints(), now).folders_changed(outcome)
-        self._publisher.states(self.mailbox, outcome.states, messages, tree)
+        checkpoint = self._checkpoint(None, page.sync_state, phase="Live")
+        self._commit(outcome.states, messages, tree, [checkpoint])
         for folder_id in outcome.gone:
             self._checkpoints.forget(self.mailbox, folder_id)
-        self._save_checkpoint(None, page.sync_state, phase="Live")
         result.folders += len(outcome.states)
         result.messages += len(messages)
 
@@ -211,12 +231,11 @@ class MailboxSync:
             if resync and page.last_page:
                 changes += self._missing(tree, folder_id, seen)
             messages = self._resolve(tree, changes, Hints(), result, page.snapshots)
-            self._publisher.states(self.mailbox, messages=messages)
             state, pages, synced = page.sync_state, pages + 1, synced + len(page.changes)
-            if page.last_page or not resync:
-                self._save_checkpoint(folder_id, state, "Live" if page.last_page else
-                                      "InitialSync", pages=pages, items_synced=synced,
-                                      items_total=total)
+            checkpoints = [self._checkpoint(
+                folder_id, state, "Live" if page.last_page else "InitialSync", pages=pages,
+                items_synced=synced, items_total=total)] if page.last_page or not resync else []
+            self._commit(messages=messages, checkpoints=checkpoints)
             result.pages += 1
             result.messages += len(messages)
             result.initial_sync = True
@@ -246,6 +265,7 @@ class MailboxSync:
         changes: list[ItemChange] = []
         snapshots: dict[str, ItemSnapshot] = {}
         states: dict[str, str] = {}
+        vanished = False
         for folder_id in folders:
             try:
                 changes += self._pages(folder_id, states, snapshots)
@@ -253,15 +273,16 @@ class MailboxSync:
                 log.warning("sync state rejected; folder listed again", folder=folder_id)
                 self._initial(tree, folder_id, result, resync=True)
             except NOT_FOUND:
-                request.hierarchy = True  # the folder went away: the hierarchy will say so
-        if not states:
-            return
-        messages = self._resolve(tree, changes, request.hints, result, snapshots)
-        self._publisher.states(self.mailbox, messages=messages)
-        for folder_id, sync_state in states.items():
-            self._save_checkpoint(folder_id, sync_state, "Live")
-        result.messages += len(messages)
-        if request.hierarchy:
+                vanished = True  # the folder went away: the hierarchy will say so
+        if states:
+            messages = self._resolve(tree, changes, request.hints, result, snapshots)
+            touched = {c.folder_id for c in changes}
+            checkpoints = [self._checkpoint(f, s, "Live") for f, s in states.items()
+                           if self._moved(f, s, touched)]
+            if messages or checkpoints:
+                self._commit(messages=messages, checkpoints=checkpoints)
+            result.messages += len(messages)
+        if vanished:  # (a hierarchy sync the cycle began with ran before the folder vanished)
             self._sync_hierarchy(tree, result, from_scratch=False)
 
     def _pages(
@@ -340,11 +361,23 @@ class MailboxSync:
             return set()
         return suspects - set(self._reader.items(sorted(suspects)))
 
-    def _save_checkpoint(
+    def _moved(self, folder_id: str, sync_state: str, touched: set[str]) -> bool:
+        """Whether a folder's new sync state is worth a checkpoint record. One that reported no
+        change leads where the saved one does: an EWS SyncState replays from its own point and
+        does not expire, so the saved one stays. A Graph delta link can expire, so it is always
+        renewed."""
+        previous = self._checkpoints.get(self.mailbox, folder_id)
+        if previous is None or previous["phase"] != "Live":
+            return True
+        if previous["sync_state"] == sync_state:
+            return False
+        return folder_id in touched or self._reader.api != "Ews"
+
+    def _checkpoint(
         self, folder_id: str | None, sync_state: str | None, phase: str, **progress: Any
-    ) -> None:
+    ) -> dict[str, Any]:
         previous = self._checkpoints.get(self.mailbox, folder_id) or {}
-        datum = {
+        return {
             "exchange_api": self._reader.api,
             "mailbox": self.mailbox,
             "scope": "Hierarchy" if folder_id is None else "Folder",
@@ -355,5 +388,13 @@ class MailboxSync:
             "items_synced": progress.get("items_synced", previous.get("items_synced", 0)),
             "items_total": progress.get("items_total", previous.get("items_total")),
         }
-        self._publisher.checkpoint(datum)
-        self._checkpoints.put(datum)
+
+    def _commit(
+        self, folders: Sequence[FolderState] = (), messages: Sequence[MessageState] = (),
+        tree: FolderTree | None = None, checkpoints: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        """One step's states and the checkpoints past them: one flush, one store transaction
+        (``StatePublisher.states``); the checkpoints count only once the bus has them."""
+        self._publisher.states(self.mailbox, folders, messages, tree, checkpoints)
+        for datum in checkpoints:
+            self._checkpoints.put(datum)

@@ -7,7 +7,7 @@ values, before they get a version and go on the bus.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -135,12 +135,25 @@ _LISTS = ("to_recipients", "cc_recipients", "bcc_recipients", "categories")
 
 
 def _metadata(item: ItemSnapshot) -> dict[str, Any]:
-    values = asdict(item)
-    for unwanted in _NOT_METADATA:
-        values.pop(unwanted)
-    for name in _LISTS:
-        values[name] = list(values[name])
+    # What ``asdict`` would give, built by hand: its recursive deep copy was a tenth of an
+    # initial sync's CPU, for values that are immutable anyway.
+    values = {name: getattr(item, name) for name in _METADATA}
+    for name in ("sender", "author"):
+        values[name] = _address_datum(values[name])
+    for name in ("to_recipients", "cc_recipients", "bcc_recipients"):
+        values[name] = [_address_datum(a) for a in values[name]]
+    values["categories"] = list(values["categories"])
     return values
+
+
+def _address_datum(address: Address | None) -> dict[str, Any] | None:
+    if address is None:
+        return None
+    return {"name": address.name, "email_address": address.email_address,
+            "routing_type": address.routing_type}
+
+
+_METADATA = tuple(f.name for f in fields(ItemSnapshot) if f.name not in _NOT_METADATA)
 
 
 def _blank_metadata() -> dict[str, Any]:

@@ -1,8 +1,15 @@
 """Puts the extractor's results on the bus: versioned state records, checkpoints, status.
 
-States are produced and flushed first; only once the bus has them does the local store remember
-them, and only then does a checkpoint move past them. A crash anywhere in between repeats work
-(harmless: same states, newer versions) but never skips any.
+A step of a cycle (a hierarchy sync, a page of an initial sync, an incremental round) is one
+flush: its states first, then the checkpoints that move past them, produced in that order and
+flushed together; only once the bus has them all does the local store remember them, in one
+transaction, and the in-memory checkpoints move. On the embedded bus a flush is one SQLite
+transaction, so a checkpoint is never stored without its states. On Kafka the states and the
+checkpoint go to different partitions (maybe different brokers) in the same flush: a process
+killed inside that flush could leave a checkpoint whose states never arrived (see the README,
+*What a cycle costs*); a flush that raises fails the cycle, tried again from the old
+checkpoint. A crash anywhere else repeats work (harmless: same states, newer versions) but
+never skips any.
 """
 
 from __future__ import annotations
@@ -57,13 +64,21 @@ class StatePublisher:
         folders: Sequence[FolderState] = (),
         messages: Sequence[MessageState] = (),
         tree: FolderTree | None = None,
+        checkpoints: Sequence[dict[str, Any]] = (),
     ) -> None:
-        """Publish new folder and message states (and remember the tree), durably."""
+        """Publish new folder and message states and the checkpoints past them in one flush,
+        then remember the states (and the tree) in one store transaction."""
         observed = now_utc()
         folder_rows = self._produce(mailbox, Topic.FOLDERS, folders, observed)
         message_rows = self._produce(mailbox, Topic.MESSAGES, messages, observed)
+        for checkpoint in checkpoints:
+            datum = {**checkpoint, "updated_time": observed}
+            key = checkpoint_key(datum["mailbox"], datum.get("folder_id"))
+            self._producer.produce(self._topics[Topic.CHECKPOINTS], key,
+                                   self._codec.encode("Checkpoint", datum))
         self._producer.flush()
-        self._store.save(mailbox, message_rows, folder_rows, tree)
+        if folder_rows or message_rows or tree is not None:
+            self._store.save(mailbox, message_rows, folder_rows, tree)
 
     def _produce(
         self, mailbox: str, topic: Topic, states: Sequence[S], observed: datetime
@@ -80,11 +95,3 @@ class StatePublisher:
             self._producer.produce(self._topics[topic], record_key(mailbox, state.key), record)
             rows.append((state, version, record))
         return rows
-
-    def checkpoint(self, datum: dict[str, Any]) -> None:
-        """Publish a checkpoint durably (after the states it covers)."""
-        datum = {**datum, "updated_time": now_utc()}
-        key = checkpoint_key(datum["mailbox"], datum.get("folder_id"))
-        self._producer.produce(self._topics[Topic.CHECKPOINTS], key,
-                               self._codec.encode("Checkpoint", datum))
-        self._producer.flush()

@@ -70,6 +70,11 @@ class Reader(Protocol):
         """The next page of item changes in a folder (from the start, when None)."""
         ...
 
+    def folders(self, folder_ids: Sequence[str]) -> dict[str, FolderSnapshot]:
+        """The folders' place in the tree now (name, parent, class, child count), by id; a
+        folder missing from the answer is gone. Empty when the API has no such cheap read."""
+        ...
+
     def items(self, item_ids: Sequence[str]) -> dict[str, ItemSnapshot]:
         """Metadata of the items that still exist, by id; missing ids are gone."""
         ...

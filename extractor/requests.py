@@ -39,8 +39,12 @@ def request_for(event: dict[str, Any]) -> SyncRequest:
         # Also the folder's items: subscribed to all folders, a move to Deleted Items shows up
         # only as Modified events for the two folders (its item events name the hidden AllItems
         # search folder), per the deletion-events page.
-        request.hierarchy = True
         request.folders = {event["id"]} if event.get("id") else set()
+        if kind == "Modified" and event.get("id"):
+            # Mostly a count change, which no hierarchy sync reports; the cycle looks first.
+            request.folder_checks = {event["id"]}
+        else:
+            request.hierarchy = True
         return request
     request.folders = {f for f in (event.get("parent_folder_id"),
                                    event.get("old_parent_folder_id")) if f}

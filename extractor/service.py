@@ -13,12 +13,20 @@ each mailbox within Outlook's 4 concurrent requests and holds all of a mailbox's
 during a 429's Retry-After). A refusal of access (Graph 401/403, or the identity platform
 refusing the application) is not retried: an admin must act, so the mailbox is reported Failing
 with the cause at once and its events dead-lettered; the next event for it tries again.
+
+Several extractors may share the consumer group (on Kafka; the embedded bus has one reader per
+group). The group decides which partitions, so which mailboxes, each one syncs (``ownership.py``):
+partitions handed over are loaded before any of their records is consumed, and partitions taken
+away are settled before the group hands them on: their running cycles finished or abandoned
+(the next Exchange call of an abandoned one raises, so what it published stays whole pages), their
+waiting events dropped uncommitted, the settled prefix of their records committed.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,12 +40,14 @@ from extractor.graphreader import GraphReader
 from extractor.ledger import Ledger
 from extractor.mailbox import MailboxSync, SyncRequest, SyncResult
 from extractor.metrics import Metrics
+from extractor.ownership import Abandonable, CycleAbandonedError, Ownership
 from extractor.publish import StatePublisher, now_utc
 from extractor.reader import Reader
 from extractor.requests import request_for
 from extractor.settings import ExtractorSettings
 from extractor.store import StateStore
 from mfr.bus import Bus, Consumer, Producer, Record
+from mfr.bus.base import Partition, Rebalance
 from mfr.codec import Codec
 from mfr.errors import BusError, CodecError, MfrError
 from mfr.ews import EwsConnection
@@ -80,7 +90,7 @@ class MailboxStatus:
     last_error: str | None = None
 
 
-class Extractor:
+class Extractor(Rebalance):
     """One extractor process's work; ``run`` until ``stop`` is set."""
 
     def __init__(
@@ -112,6 +122,12 @@ class Extractor:
         self.topics = {t: s.name for t, s in self.specs.items()}
         self.store = StateStore(self.settings.state_path, codec)
         self.checkpoints = Checkpoints(self.api)
+        self.ownership = Ownership(bus, self.topics, codec, self.store, self.checkpoints,
+                                   self.settings.state_path)
+        self._owner: dict[str, int] = {}  # mailbox -> its partition of the changes topic
+        self._assigned: list[int] = []  # partitions handed over, to load before consuming
+        self._unconsumed: list[Record] = []  # polled, waiting for their partition's loading
+        self._abandoned: set[str] = set()  # mailboxes whose running cycle must stop
         self.status: dict[str, MailboxStatus] = {}
         self._pending: dict[str, Pending] = {}
         self._running: dict[str, tuple[Future[SyncResult], Pending]] = {}
@@ -138,19 +154,14 @@ class Extractor:
 
     # --- life cycle --------------------------------------------------------------------------
     def start(self) -> None:
-        """Create topics, load checkpoints, rebuild the local store if lost, start consuming."""
+        """Create topics, start consuming: the group assigns partitions (``assigned``) and what
+        they need is loaded (``_take_over``) before their first record is."""
         self.bus.ensure_topics(self.specs.values())
-        loaded = self.checkpoints.load(self.bus, self.topics[Topic.CHECKPOINTS], self.codec,
-                                       poll_s=self.settings.load_poll_s)
-        if self.store.is_empty():
-            rebuilt = self.store.rebuild(self.bus, self.topics, poll_s=self.settings.load_poll_s)
-            log.info("local state rebuilt from the state topics", records=rebuilt)
+        partitions = self.ownership.check_partitions()
         self._producer = self.bus.producer()
-        self._consumer = self.bus.consumer(self.settings.group, [self.topics[Topic.CHANGES]])
-        for mailbox in self.checkpoints.mailboxes_in_initial_sync():
-            self._enqueue(Pending(SyncRequest(mailbox, full=True), since=0.0))
-        log.info("extractor started", checkpoints=loaded,
-                 resuming=len(self.checkpoints.mailboxes_in_initial_sync()))
+        self._consumer = self.bus.consumer(self.settings.group, [self.topics[Topic.CHANGES]],
+                                           rebalance=self)
+        log.info("extractor started", partitions=partitions)
         self.ready.set()
 
     def run(self, stop: threading.Event) -> None:
@@ -178,6 +189,7 @@ class Extractor:
             self._consumer.close()
         if self._producer is not None:
             self._producer.close()
+        self.ownership.close()
         self.store.close()
         if self._owned is not None:
             self._owned.close()
@@ -185,13 +197,64 @@ class Extractor:
     # --- one turn of the loop ----------------------------------------------------------------
     def step(self, poll_s: float = 0.2) -> None:
         """Poll, dispatch due mailboxes, harvest finished cycles, commit."""
-        for record in self.consumer.poll(max_records=1000, timeout_s=poll_s):
+        self._unconsumed += self.consumer.poll(max_records=1000, timeout_s=poll_s)
+        if self._assigned:
+            self._take_over()  # if the bus fails here, the records wait for the next step
+        records, self._unconsumed = self._unconsumed, []
+        for record in records:
             self._consume(record)
         self._harvest()
         self._dispatch()
         self._commit()
         self.metrics.pending.set(len(self._pending))
         self.metrics.running.set(len(self._running))
+
+    # --- partitions handed over and taken away ---------------------------------------------------
+    def assigned(self, partitions: Sequence[Partition]) -> None:
+        """Called inside ``poll``: load these partitions' state right after it returns."""
+        self._assigned += [p for topic, p in partitions if topic == self.topics[Topic.CHANGES]]
+
+    def _take_over(self) -> None:
+        partitions = sorted(set(self._assigned))
+        owned = self.ownership.take_over(partitions)
+        self._owner.update(owned)
+        self._assigned = [p for p in self._assigned if p not in partitions]
+        resuming = self.checkpoints.mailboxes_in_initial_sync() & set(owned)
+        for mailbox in owned:  # synced until now (by whichever member): Live, unless resuming
+            self.status.setdefault(mailbox, MailboxStatus("Pending" if mailbox in resuming
+                                                          else "Live"))
+        for mailbox in resuming:
+            self._enqueue(Pending(SyncRequest(mailbox, full=True), since=0.0))
+
+    def revoked(self, partitions: Sequence[Partition]) -> None:
+        """Called inside ``poll`` (or ``close``) before the group hands these partitions on:
+        settle their mailboxes' cycles, drop their waiting events, commit what is settled."""
+        lost = {p for topic, p in partitions if topic == self.topics[Topic.CHANGES]}
+        self._assigned = [p for p in self._assigned if p not in lost]
+        self._unconsumed = [r for r in self._unconsumed if r.partition not in lost]
+        mailboxes = {m for m, p in self._owner.items() if p in lost}
+        self._abandoned |= mailboxes & set(self._running)
+        for mailbox in sorted(mailboxes & set(self._running)):
+            future, pending = self._running.pop(mailbox)
+            error = future.exception()  # waits: the abandoned cycle stops at its next call
+            if error is None:
+                self._succeeded(mailbox, pending, future.result())
+            elif not isinstance(error, CycleAbandonedError):
+                log.warning("sync cycle failed while its mailbox moved", mailbox=mailbox,
+                            error=str(error))
+        self._abandoned -= mailboxes
+        for mailbox in mailboxes:
+            self._pending.pop(mailbox, None)
+            self._owner.pop(mailbox, None)
+            self.status.pop(mailbox, None)
+            self._syncs.pop(mailbox, None)
+        try:
+            self._commit()
+        except BusError as exc:  # the group already moved on: those records come again
+            log.warning("commit before the hand-over failed", reason=str(exc))
+        self._ledger.forget(self.topics[Topic.CHANGES], lost)
+        self.ownership.let_go(mailboxes)
+        log.info("partitions handed over", partitions=sorted(lost), mailboxes=len(mailboxes))
 
     def _consume(self, record: Record) -> None:
         self._ledger.add(record)
@@ -204,6 +267,7 @@ class Extractor:
         self.metrics.events.labels(event["event_type"]).inc()
         pending = Pending(request_for(event), since=time.monotonic(), records=[record],
                           event_time=event.get("event_time"))
+        self._owner[pending.request.mailbox] = record.partition
         self._enqueue(pending)
 
     def _enqueue(self, pending: Pending) -> None:
@@ -235,6 +299,7 @@ class Extractor:
                                      batch=self.settings.graph_batch)
             else:
                 reader = MailboxReader(self.connection, mailbox, self.settings.get_item_batch)
+            reader = Abandonable(reader, self._abandoned)
             publisher = StatePublisher(self.producer, self.codec, self.store, self.topics,
                                        self.api)
             sync = MailboxSync(reader, self.store, self.checkpoints, publisher,

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from extractor.filters import FilterSettings
 from mfr.ews import ExchangeSettings
-from mfr.settings import MfrSettings, Section
+from mfr.settings import MfrSettings, OpsAccess, Section, ServerTls
 
 
 class ExtractorSection(Section):
@@ -33,6 +33,9 @@ class ExtractorSection(Section):
                                "end once a poll this long brings nothing")
     host: str = "127.0.0.1"
     port: int = Field(default=8082, ge=0, le=65535, description="health, metrics and status")
+    tls: ServerTls = Field(default_factory=ServerTls, description="HTTPS on host:port")
+    ops: OpsAccess = Field(default_factory=OpsAccess,
+                           description="who may read /status and /metrics")
     filters: FilterSettings = FilterSettings()
 
 

@@ -85,12 +85,14 @@ class StateStore:
         """Current versions of some keys of ``table`` ("messages" or "folders")."""
         column = "message_key" if table == "messages" else "folder_key"
         found: dict[str, int] = {}
-        for key in keys:
-            rows = self._rows(
-                f"SELECT version FROM {table} WHERE mailbox = ? AND {column} = ?",  # noqa: S608
-                mailbox, key)
-            if rows:
-                found[key] = int(rows[0][0])
+        wanted = list(dict.fromkeys(keys))
+        # A page's 512 keys in a few queries, not one each (SQLite allows 999 parameters).
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.update((str(key), int(version)) for key, version in self._rows(
+                f"SELECT {column}, version FROM {table} "  # noqa: S608 - our own names
+                f"WHERE mailbox = ? AND {column} IN ({marks})", mailbox, *chunk))
         return found
 
     def save(
@@ -160,6 +162,30 @@ class StateStore:
             # A deleted folder may be trashed or gone; the hierarchy sync re-reads which.
             state = folder_from_datum(datum, gone=datum["deleted"])
             self.save(mailbox, folders=[(state, version, value)])
+
+    def restore(self, values: Iterable[bytes]) -> int:
+        """Apply state records read from the topics (the latest version per key wins)."""
+        applied = 0
+        for value in values:
+            self._restore(value)
+            applied += 1
+        return applied
+
+    def forget_tree(self, mailbox: str) -> None:
+        """Drop the mailbox's folder tree: its next cycle lists the hierarchy from scratch."""
+        with self._lock:
+            self._conn.execute("DELETE FROM trees WHERE mailbox = ?", (mailbox,))
+
+    def folder_states(self, mailbox: str, api: str) -> list[FolderState]:
+        """The mailbox's folder states published through ``api`` (what a tree made from
+        scratch starts from)."""
+        found = []
+        for record, gone in self._rows("SELECT record, gone FROM folders WHERE mailbox = ?",
+                                       mailbox):
+            datum = self._codec.decode(bytes(record)).datum
+            if (datum.get("exchange_api") or "Ews") == api:
+                found.append(folder_from_datum(datum, gone=bool(gone)))
+        return found
 
     def counts(self, mailbox: str) -> tuple[int, int]:
         """Replicated folders and messages known for the mailbox (deleted ones included)."""

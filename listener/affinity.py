@@ -18,12 +18,13 @@ from typing import Any
 
 from exchangelib.errors import SessionPoolMinSizeReached
 from exchangelib.services import (
-    GetStreamingEvents,
     SubscribeToPush,
     SubscribeToStreaming,
     Unsubscribe,
 )
 from exchangelib.util import MNS
+
+from mfr.ews.transport import ChunkedStreamingEvents
 
 COOKIE = "X-BackEndOverrideCookie"
 
@@ -114,7 +115,7 @@ class GroupUnsubscribe(_Affine, Unsubscribe):  # type: ignore[misc]
         super().__init__(**kwargs)
 
 
-class GroupStream(_Affine, GetStreamingEvents):  # type: ignore[misc]
+class GroupStream(_Affine, ChunkedStreamingEvents):
     """GetStreamingEvents for a group's subscriptions, with two additions:
 
     * ``error_ids``: the subscription ids of an error message (ErrorSubscriptionIds), which

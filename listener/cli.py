@@ -48,7 +48,9 @@ def command(
     listener = Listener(settings, bus, connection, Codec())
     listener.start()
     try:
-        serve(create_app(listener), settings.listener.host, settings.listener.port)
+        section = settings.listener
+        serve(create_app(listener), section.host, section.port, tls=section.tls,
+              ops=section.ops, what="the listener")
     finally:
         listener.stop()
         if isinstance(connection, GraphClient):

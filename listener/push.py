@@ -7,8 +7,11 @@ subscription, and reads our SubscriptionStatus answer.
   Unsubscribe, which ends the subscription that sent it.
 * Exchange sends at least a StatusEvent every StatusFrequency. A subscription silent for twice that
   is dead (Exchange gave up after failed deliveries): it is renewed from its last watermark, so
-  the server replays what it had not delivered; when that watermark is no longer valid, it is
-  renewed without one and the mailbox is resynced.
+  the server replays what it had not delivered. When Exchange refuses that for good (the
+  watermark is no longer valid, or the request itself is rejected), it is renewed once without a
+  watermark and the mailbox is resynced: never retried with the same watermark. When it fails in
+  a passing way, the mailbox waits for the usual retry of a failed subscribe (a new subscription
+  plus a resync), and is not renewed again meanwhile.
 """
 
 from __future__ import annotations
@@ -137,8 +140,8 @@ class PushMode:
         except EwsError as exc:
             with self._lock:
                 self._by_token.pop(entry.token, None)
-            if watermark is not None and isinstance(exc, EwsSubscriptionLostError):
-                raise
+            if watermark is not None and not exc.retriable:
+                raise  # retrying cannot help: the caller renews without the watermark
             log.warning("push subscribe failed", mailbox=mailbox, error=str(exc))
             self.metrics.ews_errors.labels(exc.code).inc()
             self.board.failed(mailbox, str(exc))
@@ -169,6 +172,11 @@ class PushMode:
         except EwsSubscriptionLostError as exc:
             bound.info("watermark no longer valid; renewing without it", error=str(exc))
             reason = exc.code
+        except EwsError as exc:
+            bound.warning("renewal from the watermark refused; renewing without it",
+                          error=str(exc))
+            self.metrics.ews_errors.labels(exc.code).inc()
+            reason = exc.code
         if self._subscribe(entry.mailbox, None):
             self._resync([entry.mailbox], reason)
 
@@ -180,8 +188,10 @@ class PushMode:
         self._next_check = now + self.push.check_every_s
         silence = 2 * self.push.status_frequency_min * 60.0
         with self._lock:
+            # A mailbox waiting for the retry of a failed subscribe is not renewed meanwhile.
             dead = [e for e in self._by_mailbox.values()
-                    if e.subscription_id and now - e.last_heard > silence]
+                    if e.subscription_id and now - e.last_heard > silence
+                    and e.mailbox not in self._retry_at]
             due = [m for m, at in self._retry_at.items() if at <= now and m in self._selected]
             for mailbox in due:
                 del self._retry_at[mailbox]

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import AnyHttpUrl, Field, model_validator
 
 from mfr.ews import ExchangeSettings
-from mfr.settings import MfrSettings, Section
+from mfr.settings import MfrSettings, OpsAccess, Section, ServerTls
 
 EVENT_TYPES = (
     "CopiedEvent",
@@ -163,6 +163,10 @@ class ListenerSection(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8081, ge=0, le=65535,
                       description="health, metrics, status and push callbacks")
+    tls: ServerTls = Field(default_factory=ServerTls,
+                           description="HTTPS on host:port (Exchange's push calls come here)")
+    ops: OpsAccess = Field(default_factory=OpsAccess,
+                           description="who may read /status and /metrics")
     streaming: StreamingSection = StreamingSection()
     push: PushSection = PushSection()
     graph: GraphListenerSection = GraphListenerSection()

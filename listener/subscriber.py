@@ -1,13 +1,31 @@
 """The listener's EWS requests: subscribe and unsubscribe mailboxes, through ``EwsConnection``
-(impersonation, the throttle's back-off gate, retries, error translation)."""
+(impersonation, the throttle's back-off gate, retries, error translation).
+
+exchangelib 5.6 writes a subscription's starting watermark as ``m:Watermark``; messages.xsd
+(PushSubscriptionRequestType, in the types namespace) wants ``t:Watermark``, and Exchange refuses
+the request with ErrorSchemaValidation. ``WatermarkPushSubscribe`` moves the element into the
+types namespace, so renewing a push subscription from its watermark works on Exchange too.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from exchangelib.util import MNS, TNS
+
 from listener.affinity import AffinityRoute, GroupSubscribe, GroupUnsubscribe, PushSubscribe
 from mfr.ews import EwsConnection, EwsError
+
+
+class WatermarkPushSubscribe(PushSubscribe):
+    """PushSubscribe whose watermark is ``t:Watermark``, as the schema says (see the module)."""
+
+    def get_payload(self, **kwargs: Any) -> Any:
+        payload = super().get_payload(**kwargs)
+        for element in payload.iter(f"{{{MNS}}}Watermark"):
+            element.tag = f"{{{TNS}}}Watermark"
+        return payload
 
 
 class Subscriber:
@@ -59,7 +77,7 @@ class Subscriber:
         account = self.connection.account(mailbox)
 
         def subscribe() -> tuple[str, str]:
-            result: tuple[str, str] = PushSubscribe(account=account).get(
+            result: tuple[str, str] = WatermarkPushSubscribe(account=account).get(
                 folders=None,
                 event_types=self.event_types,
                 watermark=watermark,

@@ -8,12 +8,16 @@ their subcommand. One not built yet answers plainly that it is not there.
 from __future__ import annotations
 
 import importlib
+import shutil
 from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from mfr.bus import open_bus
-from mfr.errors import MfrError
+from mfr.certs import keystore_file, server_files
+from mfr.errors import ConfigError, MfrError
 from mfr.options import ConfigOption
 from mfr.settings import MfrSettings
 from mfr.topics import topic_specs
@@ -51,6 +55,35 @@ def create_topics(config: ConfigOption = None) -> None:
     where = settings.kafka_bootstrap_servers or settings.embedded_path
     for spec in specs:
         typer.echo(f"{spec.name}\t{spec.partitions} partitions\t{spec.config} on {where}")
+
+
+@app.command("certs")
+def make_certs(
+    directory: Annotated[Path, typer.Option("--dir", help="where the files go")],
+    host: Annotated[
+        list[str], typer.Option("--host", help="a name the server certificate must carry")
+    ],
+    key_owner: Annotated[
+        str | None, typer.Option(help="user (name or uid) to own the server key")
+    ] = None,
+    keystore_owner: Annotated[
+        str | None, typer.Option(help="user (name or uid) to own Kafka's key store")
+    ] = None,
+) -> None:
+    """Make a private CA and a server certificate for HTTPS and Kafka's TLS (kept and reused
+    while they fit): for a stack with no CA of its organisation at hand, such as Docker Compose.
+    Keys stay readable by their owner only; the owners let another user's server read them."""
+    files = server_files(directory, tuple(host), label="Mailbox Folder Replication")
+    keystore = keystore_file(files)
+    try:
+        for path, owner in ((files.key_file, key_owner), (keystore, keystore_owner)):
+            if owner is not None:
+                shutil.chown(path, user=int(owner) if owner.isdigit() else owner)
+    except (LookupError, OSError) as exc:
+        raise ConfigError(f"cannot hand the key files over: {exc}") from exc
+    typer.echo(f"CA (clients trust it): {files.ca_file}")
+    typer.echo(f"server certificate: {files.cert_file} for {', '.join(host)}")
+    typer.echo(f"server key: {files.key_file}; Kafka's PEM key store: {keystore}")
 
 
 def _not_yet(name: str, issue: int) -> Callable[[], None]:

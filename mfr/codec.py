@@ -1,5 +1,5 @@
-"""Avro single-object encoding of the contract's records, with the ``avro`` package, and the reading
-of records written with any released version of a schema.
+"""Avro single-object encoding of the contract's records, and the reading of records written with
+any released version of a schema.
 
 A record on the bus is ``C3 01`` + the CRC-64-AVRO fingerprint of its schema's canonical form
 (8 bytes, little-endian) + the Avro binary body, so any Avro implementation holding the ``.avsc``
@@ -17,30 +17,36 @@ fingerprint and always hands callers a datum of the *current* schema: no caller 
 shape. That every version stays resolvable both ways is checked in the test suite with Java's
 ``SchemaCompatibility``; the rules are in the README ("Schema evolution").
 
-The ``avro`` package resolves enums against the specification: it raises when the writer's symbol
-is missing from the reader's enum instead of taking the reader's default, and answers the writer's
-default for an index past the writer's symbols, which is corruption. :class:`_ResolvingReader`
-reads enums as the specification says and leaves the rest of the package's resolution alone.
+Why two Avro libraries: every record of the pipeline passes through here several times, and
+fastavro (compiled) encodes and decodes 5 to 14 times faster than the ``avro`` package (pure
+Python; ``benchmarks/codec_bench.py``), so bodies are written and read with fastavro, from
+schemas parsed once. The bytes are the same either way (a test compares them on every schema and
+released version). The ``avro`` package stays where speed does not matter and its strictness
+does: it parses the schema files, its parsed schemas drive the checks fastavro's writer leaves out
+(:mod:`mfr.datumcheck`), and it reads a body fastavro refused once more, to say precisely why
+(:mod:`mfr.diagnosis`).
 
-A record of the current version is read by a reader whose writer and reader schemas are the same
-object, as before released versions existed, so the common case pays nothing for them.
+A record of the current version is read without schema resolution, so the common case pays
+nothing for the released versions.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import avro.errors
-import avro.io
 import avro.schema
+import fastavro
+import fastavro.read
 
 from mfr.canonical import canonical_form, fingerprint
+from mfr.datumcheck import Check, MisfitError, compile_check
+from mfr.diagnosis import ResolvingReader, explain, first_line
 from mfr.errors import CodecError, CodecProblem
 from schemas import SCHEMA_DIR
 
@@ -48,26 +54,35 @@ MARKER = b"\xc3\x01"
 HEADER_SIZE = len(MARKER) + 8
 RELEASED = "released"
 
+# What fastavro's writer raises for a datum that does not fit its schema.
+_ENCODE_ERRORS = (MisfitError, ValueError, TypeError, KeyError, AttributeError, OverflowError)
+# What fastavro's reader raises on a body that is not what its header says (hostile input:
+# noise after a valid header reaches every corner of the reader, so the net is wide).
 _DECODE_ERRORS = (
-    avro.errors.AvroException,
-    struct.error,
+    fastavro.read.SchemaResolutionError,
+    EOFError,
+    StopIteration,
     IndexError,
     KeyError,
     ValueError,
+    TypeError,
     OverflowError,
+    MemoryError,
     UnicodeDecodeError,
 )
 
 
 @dataclass(frozen=True)
 class SchemaEntry:
-    """One record schema of the contract, ready to encode and decode with."""
+    """One record schema of the contract, ready to encode and decode with: ``schema`` as the
+    ``avro`` package parsed it (for inspection), ``parsed`` as fastavro did (for speed)."""
 
     name: str
     schema: avro.schema.RecordSchema
     canonical: str
     fingerprint: bytes
     path: Path
+    parsed: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -91,38 +106,21 @@ class _Reading:
     """How to read a record whose header carries one fingerprint."""
 
     current: SchemaEntry
-    reader: avro.io.DatumReader
+    written: SchemaEntry
     writer: str
 
+    @property
+    def resolves(self) -> bool:
+        """Whether the record was written with another version than the current one."""
+        return self.written is not self.current
 
-class _UnresolvableError(avro.errors.AvroException):
-    """The writer's data has no place in the reader's schema."""
 
+@dataclass(frozen=True)
+class _Writing:
+    """How to write records of one schema: what fastavro writes with, and what it leaves out."""
 
-class _ResolvingReader(avro.io.DatumReader):
-    """The package's DatumReader, with enums resolved as Avro's specification says."""
-
-    def read_enum(
-        self,
-        writers_schema: avro.schema.EnumSchema,
-        readers_schema: avro.schema.EnumSchema,
-        decoder: avro.io.BinaryDecoder,
-    ) -> str:
-        index = decoder.read_int()
-        if not 0 <= index < len(writers_schema.symbols):
-            raise avro.errors.AvroException(
-                f"enum index {index} is outside {writers_schema.fullname}'s "
-                f"{len(writers_schema.symbols)} symbols"
-            )
-        symbol: str = writers_schema.symbols[index]
-        if writers_schema is readers_schema or symbol in readers_schema.symbols:
-            return symbol
-        default: str | None = readers_schema.default
-        if default is None:
-            raise _UnresolvableError(
-                f"{symbol} is not a {readers_schema.fullname} symbol and the enum has no default"
-            )
-        return default
+    entry: SchemaEntry
+    check: Check | None
 
 
 class Codec:
@@ -136,11 +134,13 @@ class Codec:
         entries = [_load(path) for path in sorted(schema_dir.glob("*.avsc"))]
         self._by_name = {entry.name: entry for entry in entries}
         self._by_short_name = {entry.name.rpartition(".")[2]: entry for entry in entries}
-        self._writers = {e.name: avro.io.DatumWriter(e.schema) for e in entries}
+        self._writing: dict[str, _Writing] = {}
+        for entry in entries:
+            writing = _Writing(entry, compile_check(entry.schema))
+            self._writing[entry.name] = self._writing[entry.name.rpartition(".")[2]] = writing
         self._released = _load_released(schema_dir / RELEASED)
         self._by_fingerprint: dict[bytes, _Reading] = {
-            e.fingerprint: _Reading(e, _ResolvingReader(e.schema, e.schema), "the current schema")
-            for e in entries
+            e.fingerprint: _Reading(e, e, "the current schema") for e in entries
         }
         for name, versions in self._released.items():
             current = self._by_name.get(name)
@@ -149,11 +149,7 @@ class Codec:
             for released in versions:
                 self._by_fingerprint.setdefault(
                     released.entry.fingerprint,
-                    _Reading(
-                        current,
-                        _ResolvingReader(released.entry.schema, current.schema),
-                        f"released version {released.version}",
-                    ),
+                    _Reading(current, released.entry, f"released version {released.version}"),
                 )
         self._schema_dir = schema_dir
 
@@ -175,14 +171,18 @@ class Codec:
 
     def encode(self, name: str, datum: Mapping[str, Any]) -> bytes:
         """Single-object encoding of ``datum``; fields it leaves out take their schema defaults."""
-        entry = self.entry(name)
-        complete = _with_defaults(entry.schema, datum)
+        writing = self._writing.get(name)
+        if writing is None:
+            writing = self._writing[self.entry(name).name]
+        entry = writing.entry
         buffer = io.BytesIO()
         buffer.write(MARKER + entry.fingerprint)
         try:
-            self._writers[entry.name].write(complete, avro.io.BinaryEncoder(buffer))
-        except avro.errors.AvroTypeException as exc:
-            detail = f"{entry.name}: {_first_line(exc)}"
+            if writing.check is not None:
+                writing.check(datum, entry.name)
+            fastavro.schemaless_writer(buffer, entry.parsed, datum, disable_tuple_notation=True)
+        except _ENCODE_ERRORS as exc:
+            detail = f"{entry.name}: {first_line(exc)}"
             raise CodecError(CodecProblem.INVALID_DATUM, detail) from exc
         return buffer.getvalue()
 
@@ -196,12 +196,15 @@ class Codec:
                 CodecProblem.UNKNOWN_SCHEMA,
                 f"expected a {self.entry(expected).name} record, got a {name} record",
             )
-        body = io.BytesIO(data[HEADER_SIZE:])
+        body = io.BytesIO(data)
+        body.seek(HEADER_SIZE)
         try:
-            datum = reading.reader.read(avro.io.BinaryDecoder(body))
+            datum = fastavro.schemaless_reader(
+                body, reading.written.parsed, reading.current.parsed if reading.resolves else None
+            )
         except _DECODE_ERRORS as exc:
-            raise _body_error(reading, exc, body, len(data) - HEADER_SIZE) from exc
-        leftover = len(data) - HEADER_SIZE - body.tell()
+            raise self._explain(reading, data, exc) from exc
+        leftover = len(data) - body.tell()
         if leftover:
             raise CodecError(
                 CodecProblem.CORRUPT, f"{name} record has {leftover} bytes after its last field"
@@ -209,6 +212,10 @@ class Codec:
         if not isinstance(datum, dict):
             raise CodecError(CodecProblem.CORRUPT, f"{name} did not decode to a record")
         return Decoded(name, datum)
+
+    def _explain(self, reading: _Reading, data: bytes, exc: Exception) -> CodecError:
+        reader = ResolvingReader(reading.written.schema, reading.current.schema)
+        return explain(reading.current.name, reading.writer, reader, data[HEADER_SIZE:], exc)
 
     def _reading(self, data: bytes) -> _Reading:
         if data[: len(MARKER)] != MARKER[: len(data)] or not data:
@@ -237,11 +244,12 @@ def _load(path: Path) -> SchemaEntry:
         text = path.read_text(encoding="utf-8")
         parsed = avro.schema.parse(text)
         canonical = canonical_form(json.loads(text))
+        fast = fastavro.parse_schema(json.loads(text))
     except (OSError, ValueError, avro.errors.AvroException) as exc:
-        raise CodecError(CodecProblem.UNKNOWN_SCHEMA, f"{path}: {_first_line(exc)}") from exc
-    if not isinstance(parsed, avro.schema.RecordSchema):
+        raise CodecError(CodecProblem.UNKNOWN_SCHEMA, f"{path}: {first_line(exc)}") from exc
+    if not isinstance(parsed, avro.schema.RecordSchema) or not isinstance(fast, dict):
         raise CodecError(CodecProblem.UNKNOWN_SCHEMA, f"{path} is not a record schema")
-    return SchemaEntry(parsed.fullname, parsed, canonical, fingerprint(canonical), path)
+    return SchemaEntry(parsed.fullname, parsed, canonical, fingerprint(canonical), path, fast)
 
 
 def _load_released(released_dir: Path) -> dict[str, list[ReleasedVersion]]:
@@ -259,46 +267,3 @@ def _load_released(released_dir: Path) -> dict[str, list[ReleasedVersion]]:
             )
         found.setdefault(entry.name, []).append(ReleasedVersion(int(number), entry))
     return {name: sorted(versions, key=lambda v: v.version) for name, versions in found.items()}
-
-
-def _with_defaults(schema: avro.schema.RecordSchema, datum: Mapping[str, Any]) -> dict[str, Any]:
-    complete = dict(datum)
-    for field in schema.fields:
-        if field.name not in complete and field.has_default:
-            complete[field.name] = field.default
-        value = complete.get(field.name)
-        record = _record_branch(field.type)
-        if record is not None and isinstance(value, Mapping):
-            complete[field.name] = _with_defaults(record, value)
-    return complete
-
-
-def _record_branch(schema: avro.schema.Schema) -> avro.schema.RecordSchema | None:
-    if isinstance(schema, avro.schema.RecordSchema):
-        return schema
-    if isinstance(schema, avro.schema.UnionSchema):
-        records = [s for s in schema.schemas if isinstance(s, avro.schema.RecordSchema)]
-        return records[0] if len(records) == 1 else None
-    return None
-
-
-def _body_error(reading: _Reading, exc: Exception, body: io.BytesIO, size: int) -> CodecError:
-    name = reading.current.name
-    if isinstance(exc, avro.errors.InvalidAvroBinaryEncoding) and (
-        body.tell() >= size or "remain" in str(exc)
-    ):
-        return CodecError(
-            CodecProblem.TRUNCATED,
-            f"{name} body ends after {size} bytes, before its last field ({_first_line(exc)})",
-        )
-    if isinstance(exc, (avro.errors.SchemaResolutionException, _UnresolvableError)):
-        return CodecError(
-            CodecProblem.CORRUPT,
-            f"{name} written with {reading.writer} cannot be read into the current schema: "
-            f"{_first_line(exc)}",
-        )
-    return CodecError(CodecProblem.CORRUPT, f"{name} body cannot be read: {_first_line(exc)}")
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

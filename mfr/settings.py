@@ -1,4 +1,5 @@
-"""Settings shared by every service: where the bus is and how topics are laid out.
+"""Settings shared by every service: where the bus is, how topics are laid out, and how a
+service's endpoints are served (HTTPS, who may read its status and metrics).
 
 Settings come from, in rising priority: defaults, a TOML config file, ``MFR_*`` environment
 variables (nested with ``__``: ``MFR_BUS__KAFKA_BOOTSTRAP_SERVERS``). Unknown keys are errors, so
@@ -10,9 +11,17 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mfr.errors import ConfigError
@@ -25,13 +34,88 @@ class Section(BaseModel):
 
 
 class KafkaSecurity(Section):
-    """How to authenticate to a production Kafka cluster (all optional)."""
+    """How to reach a production Kafka cluster: TLS, and SASL (SCRAM) credentials.
 
-    security_protocol: str = "PLAINTEXT"
-    sasl_mechanism: str | None = None
+    Refused at start rather than at the first failed connection: SASL without a user or password,
+    a CA, certificate or key file that does not exist, client certificate without its key."""
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_plain_username: str | None = None
-    sasl_plain_password: SecretStr | None = None
-    ssl_cafile: Path | None = None
+    sasl_plain_password: SecretStr | None = Field(
+        default=None, description="secret: MFR_BUS__KAFKA_SECURITY__SASL_PLAIN_PASSWORD"
+    )
+    ssl_cafile: FilePath | None = Field(
+        default=None, description="CA bundle that signed the brokers' certificates (PEM)"
+    )
+    ssl_certfile: FilePath | None = Field(
+        default=None, description="client certificate (PEM), where brokers require one"
+    )
+    ssl_keyfile: FilePath | None = Field(default=None, description="its private key (PEM)")
+    ssl_check_hostname: bool = Field(
+        default=True, description="check that a broker's certificate names the address dialled"
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and self.sasl_mechanism is None:
+            raise ValueError(f"{self.security_protocol} needs sasl_mechanism (e.g. SCRAM-SHA-512)")
+        if sasl and (not self.sasl_plain_username or self.sasl_plain_password is None):
+            raise ValueError(
+                f"{self.security_protocol} needs sasl_plain_username and the password "
+                "(MFR_BUS__KAFKA_SECURITY__SASL_PLAIN_PASSWORD)"
+            )
+        if not sasl and self.sasl_mechanism is not None:
+            raise ValueError(
+                f"sasl_mechanism is set but security_protocol is {self.security_protocol}"
+            )
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together")
+        return self
+
+
+class ServerTls(Section):
+    """HTTPS for one service's endpoints: its certificate (PEM, any intermediates after it) and
+    the unencrypted private key (readable by the service's user only). Both or neither: unset,
+    the service speaks plain HTTP, fine on loopback or behind a TLS-terminating proxy."""
+
+    cert_file: FilePath | None = Field(default=None, description="certificate chain (PEM)")
+    key_file: FilePath | None = Field(default=None, description="its private key (PEM)")
+
+    @model_validator(mode="after")
+    def _pair(self) -> Self:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("tls.cert_file and tls.key_file go together")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the service serves HTTPS."""
+        return self.cert_file is not None
+
+
+class OpsAccess(Section):
+    """Who may read a service's ``/status`` and ``/metrics`` (they name every mailbox and its
+    errors). Probes (``/healthz``, ``/readyz``) stay open: an orchestrator must reach them.
+
+    Unset, only loopback clients get them. With ``token``, any client presenting it as a bearer
+    token (loopback too). With ``host``, they are served on that separate address (plus the
+    probes) and no longer on the service's main one, where Exchange, Graph or users call."""
+
+    token: SecretStr | None = Field(
+        default=None, min_length=16,
+        description="secret: MFR_<SERVICE>__OPS__TOKEN; 'Authorization: Bearer ...'",
+    )
+    host: str | None = Field(
+        default=None, description="separate address for /status and /metrics; unset: the main one"
+    )
+    port: int = Field(default=0, ge=0, le=65535, description="its port (with host)")
+
+    @property
+    def separate(self) -> bool:
+        """Whether /status and /metrics have an address of their own."""
+        return self.host is not None
 
 
 class BusSettings(Section):
@@ -110,6 +194,12 @@ _SECRETS = (
     ("exchange", "password"),
     ("exchange", "client_secret"),
     ("exchange", "graph", "client_secret"),
+    ("bus", "kafka_security", "sasl_plain_password"),
+    ("archive", "session_secret"),
+    ("archive", "ops", "token"),
+    ("listener", "ops", "token"),
+    ("extractor", "ops", "token"),
+    ("publisher", "ops", "token"),
 )
 
 

@@ -7,6 +7,10 @@ or Ctrl-C (no uvicorn on it, so no signal is re-raised before clean-up) and then
 in the order data flows: no new hints, cycles finished and flushed, the last batch acknowledged
 and committed, then the archive, then the bus. The publisher reaches the archive over loopback
 with an ingest token made for this process at each start.
+
+Each server speaks HTTPS when its section has ``tls`` and guards ``/status`` and ``/metrics`` by
+its ``ops`` setting, as the stage's own command does. Over HTTPS the in-process publisher trusts
+exactly the archive's own certificate (it names the public address, not loopback).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from pydantic import SecretStr
@@ -26,6 +31,8 @@ from listener.cli import connection_for
 from listener.service import Listener
 from mfr.bus import Bus, open_bus
 from mfr.codec import Codec
+from mfr.settings import OpsAccess, ServerTls
+from mfr.tls import pinned_context
 from mfr.topics import topic_name, topic_specs
 from pipeline.archive_side import drop_token, fresh_token, open_archive
 from pipeline.errors import PipelineError
@@ -92,12 +99,24 @@ class SingleMachine:
         self.stages.append(_Stage("archive database", engine.dispose))
         token = fresh_token(engine, RUN_TOKEN)
         self.stages.append(_Stage("ingest token", lambda: drop_token(engine, RUN_TOKEN)))
-        server = BackgroundServer(archive_app(archive, engine), archive.host, archive.port,
-                                  "archive")
-        server.start()
-        self.stages.append(_Stage("archive", server.stop))
+        server = self._serve(archive_app(archive, engine), archive.host, archive.port, "archive",
+                             archive.tls, archive.ops)
         self.archive_url = server.url
         return token
+
+    def _serve(
+        self, app: Any, host: str, port: int, name: str, tls: ServerTls, ops: OpsAccess
+    ) -> BackgroundServer:
+        """Serve ``app`` (and its ops address, if it has one); the main server is returned."""
+        server = BackgroundServer(app, host, port, name, tls=tls, ops=ops)
+        server.start()
+        self.stages.append(_Stage(name, server.stop))
+        if ops.host is not None:
+            extra = BackgroundServer(app, ops.host, ops.port, f"{name} ops", tls=tls, ops=ops,
+                                     role="ops")
+            extra.start()
+            self.stages.append(_Stage(f"{name} ops", extra.stop))
+        return server
 
     def _start_publisher(self, bus: Bus, token: str) -> None:
         config = self.settings.publisher_config(
@@ -105,13 +124,17 @@ class SingleMachine:
         )
         stop = threading.Event()
         metrics = PublisherMetrics()
-        health = HealthServer(metrics, config.publisher.health_host, config.publisher.health_port)
+        section = config.publisher
+        health = HealthServer(metrics, section.health_host, section.health_port, section.tls,
+                              section.ops)
         health.start()
         self.stages.append(_Stage("publisher health", health.stop))
         consumer = bus.consumer(config.publisher.group,
                                 [topic_name(config.bus, t) for t in CONSUMED])
         producer = bus.producer()
-        client = ArchiveClient(config.publisher, stop)
+        archive_tls = self.settings.archive.tls
+        verify = pinned_context(archive_tls.cert_file) if archive_tls.cert_file else None
+        client = ArchiveClient(config.publisher, stop, verify=verify)
         publisher = Publisher(config, consumer, producer, client, metrics, stop)
         client.on_retry = publisher.on_retry
 
@@ -136,10 +159,8 @@ class SingleMachine:
         thread.start()
         self.stages.append(_Stage("extractor", stop.set, thread))
         section = settings.extractor
-        server = BackgroundServer(extractor_app(extractor), section.host, section.port,
-                                  "extractor")
-        server.start()
-        self.stages.append(_Stage("extractor status", server.stop))
+        self._serve(extractor_app(extractor), section.host, section.port, "extractor status",
+                    section.tls, section.ops)
 
     def _start_listener(self, bus: Bus) -> None:
         settings = self.settings.listener_settings()
@@ -147,9 +168,8 @@ class SingleMachine:
         listener.start()
         self.stages.append(_Stage("listener", listener.stop))
         section = settings.listener
-        server = BackgroundServer(listener_app(listener), section.host, section.port, "listener")
-        server.start()
-        self.stages.append(_Stage("listener endpoints", server.stop))
+        self._serve(listener_app(listener), section.host, section.port, "listener endpoints",
+                    section.tls, section.ops)
 
 
 def run(settings: RunSettings, stop: threading.Event, check_every_s: float = 1.0) -> None:

@@ -3,6 +3,8 @@
 uvicorn listens for signals only on the main thread, so servers here never touch signal
 handling: whoever owns the main thread decides when they stop. The socket is bound before the
 thread starts, so port 0 picks a free port without a race and ``port`` is known at once.
+Each server applies the same TLS and ``/status``/``/metrics`` rule as the service's own command
+(``mfr.serve.server_config``).
 """
 
 from __future__ import annotations
@@ -13,17 +15,35 @@ import time
 from types import TracebackType
 from typing import Self
 
-import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
+from mfr.opsguard import Role
+from mfr.serve import QuietServer, server_config
+from mfr.settings import OpsAccess, ServerTls
+from mfr.tls import check_server_files
 from pipeline.errors import PipelineError
 
 
 class BackgroundServer:
-    """``app`` served by uvicorn on ``host``:``port`` (0: any free port) in a daemon thread."""
+    """``app`` served by uvicorn on ``host``:``port`` (0: any free port) in a daemon thread,
+    over HTTPS with ``tls``; ``role`` "ops" serves only probes, /status and /metrics (no
+    lifespan: the main server of the same app runs it)."""
 
-    def __init__(self, app: FastAPI, host: str, port: int, name: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str,
+        port: int,
+        name: str,
+        *,
+        tls: ServerTls | None = None,
+        ops: OpsAccess | None = None,
+        role: Role = "main",
+    ) -> None:
         self.name = name
+        tls = tls or ServerTls()
+        check_server_files(tls)
+        self.scheme = "https" if tls.enabled else "http"
         # IPPROTO_TCP, not 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets
         # whose proto says TCP, and with it on every small answer waits ~40 ms for a delayed ACK.
         self._socket = socket.socket(
@@ -39,8 +59,8 @@ class BackgroundServer:
             raise PipelineError(f"{name} cannot listen on {host}:{port}: {exc.strerror}") from exc
         self.host = host
         self.port = int(self._socket.getsockname()[1])
-        config = uvicorn.Config(app, log_level="warning", lifespan="on")
-        self._server = uvicorn.Server(config)
+        config = server_config(app, tls, ops or OpsAccess(), role, main_lifespan="on")
+        self._server = QuietServer(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, name=name, daemon=True
         )
@@ -49,7 +69,7 @@ class BackgroundServer:
     def url(self) -> str:
         """Base URL (loopback when listening on every address)."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host  # noqa: S104
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
 
     def start(self, timeout_s: float = 30.0) -> None:
         """Serve; returns once the server has started (its lifespan ran)."""

@@ -15,7 +15,7 @@ from mfr.options import ConfigOption
 from mfr.topics import topic_name, topic_specs
 from publisher.client import ArchiveClient
 from publisher.metrics import HealthServer, PublisherMetrics
-from publisher.service import CONSUMED, Publisher
+from publisher.service import CONSUMED, Batch, Publisher
 from publisher.settings import PublisherConfig
 
 log = structlog.get_logger("publisher")
@@ -32,14 +32,18 @@ def command(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stopper(stop))
     metrics = PublisherMetrics()
-    health = HealthServer(metrics, settings.publisher.health_host, settings.publisher.health_port)
+    section = settings.publisher
+    health = HealthServer(metrics, section.health_host, section.health_port, section.tls,
+                          section.ops)
     health.start()
     with open_bus(settings.bus) as bus:
         bus.ensure_topics(topic_specs(settings.bus).values())
         topics = [topic_name(settings.bus, t) for t in CONSUMED]
-        with bus.consumer(settings.publisher.group, topics) as consumer, bus.producer() as producer:
+        batch = Batch()
+        with bus.consumer(settings.publisher.group, topics, batch) as consumer, \
+                bus.producer() as producer:
             client = ArchiveClient(settings.publisher, stop)
-            publisher = Publisher(settings, consumer, producer, client, metrics, stop)
+            publisher = Publisher(settings, consumer, producer, client, metrics, stop, batch)
             client.on_retry = publisher.on_retry
             log.info("publishing", archive=settings.publisher.archive_url, topics=topics,
                      health_port=health.port)

@@ -4,6 +4,7 @@ exponential back-off with full jitter, never sooner than the archive's ``Retry-A
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import httpx
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
 
+from mfr.tls import client_context
 from publisher.errors import ArchiveUnavailableError, BatchRefusedError, StoppedError
 from publisher.settings import PublisherSettings
 
@@ -44,13 +46,17 @@ class ArchiveClient:
         stop: threading.Event,
         on_retry: Callable[[ArchiveUnavailableError], None] = lambda _: None,
         transport: httpx.BaseTransport | None = None,
+        verify: ssl.SSLContext | None = None,
     ) -> None:
+        """``verify``: how to check the archive's certificate; default: ``settings.ca_file``,
+        else the system's CAs."""
         token = settings.ingest_token.get_secret_value() if settings.ingest_token else ""
         self._http = httpx.Client(
             base_url=settings.archive_url,
             headers={"Authorization": f"Bearer {token}"},
             timeout=settings.request_timeout_s,
             transport=transport,
+            verify=verify or client_context(settings.ca_file),
         )
         self._settings = settings
         self._stop = stop
@@ -82,7 +88,7 @@ class ArchiveClient:
         try:
             reply = self._http.post(INGEST_PATH, json={"records": records})
         except httpx.TransportError as exc:
-            raise ArchiveUnavailableError(f"archive unreachable: {type(exc).__name__}") from exc
+            raise ArchiveUnavailableError(_unreachable(exc)) from exc
         if reply.status_code == 200:
             body = reply.json()
             return Accepted(applied=body["applied"], stale=body["stale"])
@@ -115,6 +121,16 @@ class ArchiveClient:
                 attempt=state.attempt_number,
                 wait_s=round(state.upcoming_sleep, 2),
             )
+
+
+def _unreachable(exc: httpx.TransportError) -> str:
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        # Says which setting fixes it; the archive is up, a retry only helps once trust is fixed.
+        reason = text.rpartition("certificate verify failed:")[2].split("(_ssl")[0].strip(" )")
+        return (f"archive unreachable: its certificate is not trusted ({reason or text}); "
+                "set publisher.ca_file to the CA that signed it")
+    return f"archive unreachable: {type(exc).__name__}"
 
 
 def _json(reply: httpx.Response) -> dict[str, Any]:

@@ -5,6 +5,12 @@ record went to the dead-letter topic, flushed first). A crash at any point there
 records the archive may already hold, which its per-key versions make harmless. While the archive
 is unavailable the loop stays on the same batch, retrying, and polls nothing more: consumption
 pauses and resumes where it stopped.
+
+Several publishers may share the consumer group (on Kafka). The batch being gathered is a
+``Batch``, the consumer's ``Rebalance``: when the group takes partitions away, their records
+still waiting in it are dropped, uncommitted, and the member the partitions go to delivers them
+(the archive's versions make the repeat harmless). A batch is never being delivered while that
+happens (rebalances run inside ``poll``), so a publisher commits only what the archive has.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 import structlog
 
 from mfr.bus import Consumer, Producer, Record
+from mfr.bus.base import Partition, Rebalance
 from mfr.codec import Codec
 from mfr.errors import BusError, CodecError
 from mfr.topics import Topic, topic_name
@@ -36,6 +43,25 @@ _SCHEMA = {
 }
 
 
+class Batch(Rebalance):
+    """The records polled and not yet delivered: what a rebalance must take back."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    def assigned(self, partitions: Sequence[Partition]) -> None:
+        """Nothing to load: the archive holds the publisher's state."""
+
+    def revoked(self, partitions: Sequence[Partition]) -> None:
+        """Drop the records of these partitions; their next owner delivers them."""
+        lost = set(partitions)
+        kept = [r for r in self.records if (r.topic, r.partition) not in lost]
+        if len(kept) != len(self.records):
+            log.info("partitions handed over; their undelivered records go with them",
+                     dropped=len(self.records) - len(kept))
+        self.records = kept
+
+
 class Publisher:
     """Moves state records from the bus to the archive, exactly once in effect."""
 
@@ -47,8 +73,12 @@ class Publisher:
         client: ArchiveClient,
         metrics: PublisherMetrics,
         stop: threading.Event,
+        batch: Batch | None = None,
     ) -> None:
+        """``batch``: the ``Rebalance`` the consumer was made with, if several publishers share
+        its group."""
         self._settings = config.publisher
+        self._batch = batch or Batch()
         self._consumer = consumer
         self._producer = producer
         self._client = client
@@ -60,22 +90,24 @@ class Publisher:
 
     def run(self) -> None:
         """Loop until ``stop`` is set; what is not acknowledged then stays uncommitted."""
-        pending: list[Record] = []
+        batch = self._batch
+        batch.records = []
         opened = time.monotonic()
         linger_s = self._settings.linger_ms / 1000
         while not self._stop.is_set():
-            room = self._settings.batch_max_records - len(pending)
-            wait_s = max(0.0, linger_s - (time.monotonic() - opened)) if pending else 1.0
-            polled = self._poll(room, min(wait_s, 1.0))
-            if polled and not pending:
+            room = self._settings.batch_max_records - len(batch.records)
+            wait_s = max(0.0, linger_s - (time.monotonic() - opened)) if batch.records else 1.0
+            was_empty = not batch.records
+            polled = self._poll(room, min(wait_s, 1.0))  # may drop records (a rebalance)
+            if polled and was_empty:
                 opened = time.monotonic()
-            pending += polled
+            batch.records += polled
             self._metrics.consumed.inc(len(polled))
-            full = len(pending) >= self._settings.batch_max_records
-            if pending and (full or time.monotonic() - opened >= linger_s):
-                if not self._publish(pending):
+            full = len(batch.records) >= self._settings.batch_max_records
+            if batch.records and (full or time.monotonic() - opened >= linger_s):
+                if not self._publish(batch.records):
                     return
-                pending = []
+                batch.records = []
 
     def _poll(self, room: int, timeout_s: float) -> list[Record]:
         try:

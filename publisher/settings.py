@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Self
 
-from mfr.settings import MfrSettings, Section
+from pydantic import Field, FilePath, SecretStr, model_validator
+
+from mfr.settings import MfrSettings, OpsAccess, Section, ServerTls
 
 
 class PublisherSettings(Section):
@@ -28,6 +30,21 @@ class PublisherSettings(Section):
     health_port: int = Field(
         default=9108, ge=0, le=65535, description="/healthz, /readyz, /metrics; 0 picks a port"
     )
+    ca_file: FilePath | None = Field(
+        default=None,
+        description="CA (PEM) that signed the archive's certificate, for an https archive_url; "
+        "unset: the system's CAs",
+    )
+    tls: ServerTls = Field(default_factory=ServerTls, description="HTTPS on the health port")
+    ops: OpsAccess = Field(default_factory=OpsAccess, description="who may read /metrics "
+                           "(the health port is already an address of its own: no ops.host)")
+
+    @model_validator(mode="after")
+    def _health_port_is_the_ops_address(self) -> Self:
+        if self.ops.host is not None:
+            raise ValueError("publisher.ops.host: the health port is already separate; set "
+                             "health_host and health_port instead")
+        return self
 
 
 class PublisherConfig(MfrSettings):

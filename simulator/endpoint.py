@@ -1,7 +1,8 @@
 """The EWS endpoint: from an HTTP request to a SOAP response, with every check Exchange makes.
 
 Order of checks: injected HTTP errors and latency, body size, authentication (401), SOAP parsing,
-server version, impersonation, routing to a back-end, throttling, then the operation itself. Any
+server version, known operation, schema validation (``ErrorSchemaValidation``, as Exchange validates
+before acting), impersonation, routing to a back-end, throttling, then the operation itself. Any
 failure is answered (HTTP error or SOAP fault) and logged; nothing a client sends stops the server.
 """
 
@@ -32,7 +33,7 @@ from simulator.settings import SimulatorSection
 from simulator.soap import M, SoapRequest, envelope, fault, parse_request
 from simulator.store import Store
 from simulator.throttling import Throttle
-from simulator.validation import ResponseValidator
+from simulator.validation import RequestValidator, ResponseValidator
 
 log = structlog.get_logger(__name__)
 
@@ -107,6 +108,7 @@ class Endpoint:
         request_log: RequestLog,
         validator: ResponseValidator | None,
         streaming: Callable[[Context, SoapRequest, Outcome, Route], Response] | None = None,
+        request_validator: RequestValidator | None = None,  # None: a benchmark's baseline only
     ) -> None:
         self.store = store
         self.settings = settings
@@ -114,6 +116,7 @@ class Endpoint:
         self.throttle = throttle
         self.request_log = request_log
         self.validator = validator
+        self.request_validator = request_validator
         self.streaming = streaming
         build = settings.server_build
         self.version_info = {
@@ -213,7 +216,7 @@ class Endpoint:
             return self._fault(outcome, EwsError("ErrorSchemaValidation", str(exc), fault=True))
         outcome.operation = soap.name
         try:
-            return await self._dispatch(request, soap, account, outcome)
+            return await self._dispatch(request, raw, soap, account, outcome)
         except EwsError as error:
             return self._fault(outcome, error)
 
@@ -222,7 +225,7 @@ class Endpoint:
         return Response(fault(error), 500, media_type=XML)
 
     async def _dispatch(
-        self, request: Request, soap: SoapRequest, account: Account, outcome: Outcome
+        self, request: Request, raw: bytes, soap: SoapRequest, account: Account, outcome: Outcome
     ) -> Response:
         if soap.requested_version is not None and soap.requested_version not in VERSIONS:
             raise EwsError(
@@ -236,6 +239,7 @@ class Endpoint:
                 fault=True,
             )
         outcome.mailbox = soap.impersonate
+        self._validate(raw, soap)
         with self.store.lock:
             ctx, routed = self._context(request, soap, account)
         outcome.mailbox = None if ctx.mailbox is None else ctx.mailbox.smtp
@@ -259,6 +263,21 @@ class Endpoint:
                 body = handler(ctx, soap.operation)
         outcome.result = first_code(body)
         return self.soap(body, cookie=routed.set_cookie)
+
+    def _validate(self, raw: bytes, soap: SoapRequest) -> None:
+        """Refuse a request messages.xsd refuses, saying where, before anything acts on it."""
+        if self.request_validator is None:
+            return
+        violation = self.request_validator.check(raw, soap.envelope)
+        if violation is not None:
+            log.warning("request failed schema validation", operation=soap.name,
+                        line=violation.line, position=violation.position, violation=violation.text)
+            raise EwsError(
+                "ErrorSchemaValidation",
+                f"The request failed schema validation: {violation.text}",
+                fault=True,
+                violation=violation,
+            )
 
     def _context(
         self, request: Request, soap: SoapRequest, account: Account

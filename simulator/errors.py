@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mfr.errors import MfrError
+
+if TYPE_CHECKING:
+    from simulator.validation import Violation
 
 
 class EwsError(MfrError):
@@ -21,12 +26,14 @@ class EwsError(MfrError):
         *,
         fault: bool = False,
         back_off_ms: int | None = None,
+        violation: Violation | None = None,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.fault = fault
         self.back_off_ms = back_off_ms
+        self.violation = violation
 
 
 class BadRequestError(MfrError):

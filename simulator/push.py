@@ -11,6 +11,7 @@ and the subscription ends. The first retry delay is configurable so tests need n
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass
 
 import httpx
@@ -23,6 +24,7 @@ from simulator.events import Event
 from simulator.notifications import MAX_EVENTS_PER_NOTIFICATION, render
 from simulator.soap import M, envelope, m, sub
 from simulator.subscriptions import Kind, Subscription
+from simulator.validation import RequestValidator
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +52,9 @@ class PushDispatcher:
 
     async def run(self) -> None:
         """Look for due deliveries until cancelled."""
-        async with httpx.AsyncClient(timeout=self.settings.push_timeout_s) as client:
+        ca_file = self.settings.push_ca_file
+        verify = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+        async with httpx.AsyncClient(timeout=self.settings.push_timeout_s, verify=verify) as client:
             while True:
                 await asyncio.sleep(self.settings.poll_s)
                 for subscription, events in self._due():
@@ -116,7 +120,7 @@ class PushDispatcher:
             return "failed"
         if response.status_code != 200:
             return "failed"
-        return _status(response.content)
+        return _status(response.content, self.endpoint.request_validator)
 
     def _settle(self, subscription: Subscription, events: list[Event], outcome: str) -> None:
         now = self.store.clock.monotonic()
@@ -153,21 +157,20 @@ class PushDispatcher:
 _T = "http://schemas.microsoft.com/exchange/services/2006/types"
 
 
-def _status(content: bytes) -> str:
-    """The SubscriptionStatus in a listener's answer ("failed" when there is none)."""
+def _status(content: bytes, validator: RequestValidator | None) -> str:
+    """The SubscriptionStatus in a listener's answer ("failed" when there is none, or, with
+    request validation on, when the answer is not a SendNotificationResult messages.xsd
+    accepts: the listener's answer is input like any request)."""
     try:
         root = etree.fromstring(content, parser=HARDENED_PARSER)
     except etree.XMLSyntaxError:
         return "failed"
-    found = root.find(f".//{{{M}}}SubscriptionStatus")
-    if found is None:
-        found = next(
-            (
-                e
-                for e in root.iter()
-                if isinstance(e.tag, str) and etree.QName(e).localname == "SubscriptionStatus"
-            ),
-            None,
-        )
+    if validator is not None:
+        violation = validator.check(content, root)
+        if violation is not None:
+            log.info("push answer failed schema validation", line=violation.line,
+                     position=violation.position, violation=violation.text)
+            return "failed"
+    found = root.find(f".//{{{M}}}SendNotificationResult/{{{M}}}SubscriptionStatus")
     value = None if found is None or found.text is None else found.text.strip()
     return value if value in ("OK", "Unsubscribe") else "failed"

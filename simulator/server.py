@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mfr.certs import LOOPBACK_NAMES, TlsFiles, server_files
 from simulator.clock import Clock
 from simulator.control import Control
 from simulator.controlapi import routes as control_routes
@@ -42,8 +43,7 @@ from simulator.settings import SimulatorSection
 from simulator.store import Store
 from simulator.streaming import Streams
 from simulator.throttling import Throttle
-from simulator.tls import LOOPBACK_NAMES, TlsFiles, server_files
-from simulator.validation import ResponseValidator
+from simulator.validation import RequestValidator, ResponseValidator
 
 EWS_PATH = "/EWS/Exchange.asmx"
 
@@ -60,15 +60,16 @@ class Simulator:
         self.faults = Faults()
         self.request_log = RequestLog()
         self.throttle = Throttle(s.limits)
-        self.validator = None
-        if s.validate_responses:
-            if s.schema_dir is None:
-                raise SimulatorError(
-                    "validate_responses needs schema_dir (the folder of messages.xsd)"
-                )
-            self.validator = ResponseValidator(s.schema_dir)
+        self.validator = ResponseValidator(s.schema_dir) if s.validate_responses else None
         self.ews = Endpoint(
-            self.store, s, self.faults, self.throttle, self.request_log, self.validator
+            self.store,
+            s,
+            self.faults,
+            self.throttle,
+            self.request_log,
+            self.validator,
+            # Always on, as on Exchange: it costs too little to switch (simulator/README.md).
+            request_validator=RequestValidator(s.schema_dir),
         )
         self.ews.streaming = Streams(self.ews)
         self.push = PushDispatcher(self.ews)

@@ -9,6 +9,9 @@ from pydantic import Field, SecretStr
 
 from mfr.settings import MfrSettings, Section
 
+# Microsoft's EWS schema, kept beside the project (../shared/reference/ews-schema).
+DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ews-schema"
+
 
 class Limits(Section):
     """Exchange's throttling budgets (defaults: Exchange Online's, from
@@ -105,10 +108,17 @@ class SimulatorSection(Section):
         default=30.0, gt=0, description="first push retry delay; doubles (statusfrequency.md)"
     )
     push_timeout_s: float = Field(default=10.0, gt=0)
+    push_ca_file: Path | None = Field(
+        default=None, description="CA (PEM) trusted for https push callback URLs; unset: the "
+        "system's CAs"
+    )
     validate_responses: bool = Field(
         default=False, description="check every response body against messages.xsd"
     )
-    schema_dir: Path | None = Field(default=None, description="folder holding messages.xsd")
+    schema_dir: Path = Field(
+        default=DEFAULT_SCHEMA_DIR,
+        description="folder holding messages.xsd and types.xsd: every request is validated",
+    )
     tls: bool = Field(
         default=False, description="serve HTTPS with a certificate of the simulator's own CA"
     )

@@ -38,6 +38,15 @@ FOLDER_ALL = FOLDER_DEFAULT | frozenset(
      "folder:DistinguishedFolderId"}
 )  # fmt: skip
 BASE_SHAPES = ("IdOnly", "Default", "AllProperties")
+# What FindItem and SyncFolderItems never return, whatever the shape asks: finditem-operation.md
+# ("does not return any of the message body formats or the recipient lists"; DisplayTo/DisplayCc
+# are the recipient summary), syncfolderitems-operation.md ("similar to the FindItem operation in
+# that it cannot return properties like Body or Attachments"), and the AllProperties answer in
+# how-to-synchronize-items-by-using-ews-in-exchange.md (DisplayTo, no ToRecipients).
+NOT_IN_SUMMARIES = frozenset(
+    {"item:Body", "item:Attachments", "message:ToRecipients", "message:CcRecipients",
+     "message:BccRecipients"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +82,12 @@ def _tag(attrs: dict[str, str]) -> int | None:
         raise EwsError("ErrorInvalidExtendedPropertyValue", f"bad PropertyTag {raw!r}") from exc
 
 
-def parse_shape(element: etree._Element | None, *, items: bool) -> Shape:
-    """Read an ItemShape/FolderShape element (missing: the Default shape)."""
+def parse_shape(
+    element: etree._Element | None, *, items: bool, summary: bool = False
+) -> Shape:
+    """Read an ItemShape/FolderShape element (missing: the Default shape). ``summary``: for
+    FindItem and SyncFolderItems, which leave out what ``NOT_IN_SUMMARIES`` names (silently,
+    as a property an item does not have is left out)."""
     base = "Default"
     if element is not None:
         base_el = child(element, "BaseShape")
@@ -100,6 +113,8 @@ def parse_shape(element: etree._Element | None, *, items: bool) -> Shape:
         elif kind == "ExtendedFieldURI":
             attrs = {str(k): str(v) for k, v in path.attrib.items()}
             extended.append(ExtendedRequest(_tag(attrs), attrs))
+    if summary:
+        fields -= NOT_IN_SUMMARIES
     return Shape(frozenset(fields), tuple(extended))
 
 

@@ -42,6 +42,7 @@ class SoapRequest:
     operation: etree._Element
     requested_version: str | None
     impersonate: str | None
+    envelope: etree._Element
 
     @property
     def name(self) -> str:
@@ -102,7 +103,7 @@ def parse_request(raw: bytes) -> SoapRequest:
             impersonate = next(
                 (s.text.strip() for s in sid if isinstance(s.tag, str) and s.text), ""
             )
-    return SoapRequest(operations[0], version, impersonate)
+    return SoapRequest(operations[0], version, impersonate, root)
 
 
 def m(tag: str) -> str:
@@ -173,6 +174,12 @@ def fault(error: EwsError) -> bytes:
     if error.back_off_ms is not None:
         xml = etree.SubElement(detail, t("MessageXml"), nsmap={"t": T})
         sub(xml, t("Value"), str(error.back_off_ms), Name="BackOffMilliseconds")
+    if error.violation is not None:
+        # Where and why, as Exchange reports a request that fails schema validation.
+        xml = etree.SubElement(detail, t("MessageXml"), nsmap={"t": T})
+        sub(xml, t("LineNumber"), str(error.violation.line))
+        sub(xml, t("LinePosition"), str(error.violation.position))
+        sub(xml, t("Violation"), error.violation.text)
     return etree.tostring(root, xml_declaration=True, encoding="utf-8")
 
 

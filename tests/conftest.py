@@ -1,5 +1,6 @@
-"""Fixtures shared by every test: a real Kafka broker for the session, and the CI guard that fails
-the run when a test needing Kafka did not run."""
+"""Fixtures shared by every test: a real Kafka broker for the session (plaintext, and SASL_SSL with
+a SCRAM user on a second listener), and the CI guard that fails the run when a test needing Kafka
+did not run."""
 
 from __future__ import annotations
 
@@ -9,25 +10,39 @@ from pathlib import Path
 
 import pytest
 
-from tests.kafka.broker import KafkaBroker
+from tests.kafka.broker import KafkaBroker, SecureListener
 
 _kafka_outcomes: dict[str, int] = {"passed": 0, "skipped": 0, "failed": 0}
-_contract_passed: dict[str, int] = {"embedded": 0, "kafka": 0}
+_contract_passed: dict[str, int] = {"embedded": 0, "kafka": 0, "kafka-sasl-ssl": 0}
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def session_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """The run's own broker, with a SASL_SSL listener beside the plaintext one."""
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"), secure=True)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(request: pytest.FixtureRequest) -> str:
     """Bootstrap address of a real Kafka broker: ``MFR_TEST_KAFKA``, or one started for the run."""
     external = os.environ.get("MFR_TEST_KAFKA")
     if external:
-        yield external
-        return
-    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
-    broker.start()
-    try:
-        yield broker.bootstrap
-    finally:
-        broker.stop()
+        return external
+    broker: KafkaBroker = request.getfixturevalue("session_broker")
+    return broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def kafka_sasl_ssl(session_broker: KafkaBroker) -> SecureListener:
+    """The SASL_SSL listener of the run's broker (started here even with ``MFR_TEST_KAFKA``,
+    whose broker's credentials the tests cannot know)."""
+    assert session_broker.secure is not None
+    return session_broker.secure
 
 
 @pytest.fixture
@@ -39,6 +54,19 @@ def own_kafka(tmp_path: Path) -> Iterator[KafkaBroker]:
         yield broker
     finally:
         broker.stop()
+
+
+# With pytest-xdist (``-n 2 --dist loadgroup``, as ./scripts/dev test runs), the whole-pipeline
+# runs share one worker, one after the other: each keeps both cores busy on its own, and two at
+# once would only stretch both past their deadlines. The other worker takes everything else.
+_SERIAL_HEAVY = ("tests/convergence/", "tests/examples/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the whole-pipeline runs in one xdist group (ignored without xdist)."""
+    for item in items:
+        if item.nodeid.startswith(_SERIAL_HEAVY):
+            item.add_marker(pytest.mark.xdist_group("whole-pipeline"))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -61,6 +89,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """With MFR_REQUIRE_KAFKA=1 (as in CI), a skipped or absent real-Kafka test fails the run."""
     if os.environ.get("MFR_REQUIRE_KAFKA") != "1" or session.config.option.collectonly:
         return
+    if hasattr(session.config, "workerinput"):
+        return  # a pytest-xdist worker: the controller sees every worker's reports and decides
     if _kafka_outcomes["skipped"] or not _kafka_outcomes["passed"]:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

@@ -36,6 +36,8 @@ from archive.browse.models import (
 )
 from archive.store.tables import folders, message_history, messages
 
+BIGINT = 2**63  # every id and time in the store is a signed 64-bit integer
+
 
 class BadCursorError(ValueError):
     """A cursor that this archive did not hand out."""
@@ -64,22 +66,19 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
     """The (sort_time, id) a cursor points after."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        sort_time, ident = raw.split(":")
-        return int(sort_time), int(ident)
+        sort_time, ident = (int(part) for part in raw.split(":"))
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise BadCursorError("cursor is not one this archive handed out") from exc
+    if not (-BIGINT <= sort_time < BIGINT and 0 <= ident < BIGINT):
+        raise BadCursorError("cursor is not one this archive handed out (numbers out of range)")
+    return sort_time, ident
 
 
 def message_page(
     conn: Connection, box: int, wanted: MessageFilter, cursor: str | None, limit: int
 ) -> MessagePage:
     """A page of the messages ``wanted`` selects."""
-    if wanted.at is None:
-        table, ident, query = messages, messages.c.id, select(messages)
-    else:
-        table, ident, query = message_history, message_history.c.message_ref, _as_of(wanted.at)
-    query = query.where(table.c.mailbox_id == box, table.c.withdrawn == false())
-    query = _filtered(query, table, wanted)
+    table, ident, query = _base(box, wanted)
     if cursor:
         query = query.where(tuple_(table.c.sort_time, ident) < tuple_(*decode_cursor(cursor)))
     query = query.order_by(table.c.sort_time.desc(), ident.desc()).limit(limit + 1)
@@ -89,6 +88,55 @@ def message_page(
     return MessagePage(
         items=items, next_cursor=encode_cursor(_ms(last.sort_time), last.id) if last else None
     )
+
+
+@dataclass(frozen=True)
+class PagePlace:
+    """Where a page sits in its list: for "51–100 of 230" and a link to the newer page."""
+
+    first: int  # 1-based position of the page's first message
+    total: int
+    has_newer: bool
+    newer_cursor: str | None  # None with has_newer: the newer page is the first one
+
+
+def page_place(
+    conn: Connection, box: int, wanted: MessageFilter, cursor: str | None, limit: int
+) -> PagePlace:
+    """The place of the page that starts after ``cursor``. Counting costs a scan of the
+    filtered list (an index range, not the table); the newer page is found by keyset too,
+    walking forwards from the cursor."""
+    table, ident, query = _base(box, wanted)
+    total = _count(conn, query)
+    if not cursor:
+        return PagePlace(first=1, total=total, has_newer=False, newer_cursor=None)
+    mark = tuple_(*decode_cursor(cursor))
+    before = _count(conn, query.where(tuple_(table.c.sort_time, ident) >= mark))
+    newer = list(
+        conn.execute(
+            query.where(tuple_(table.c.sort_time, ident) >= mark)
+            .order_by(table.c.sort_time.asc(), ident.asc())
+            .limit(limit + 1)
+            .with_only_columns(table.c.sort_time, ident)
+        )
+    )
+    # the newer page ends at the cursor's row; the row just newer than it is that page's cursor
+    newer_cursor = encode_cursor(*newer[limit]) if len(newer) > limit else None
+    return PagePlace(first=before + 1, total=total, has_newer=before > 0,
+                     newer_cursor=newer_cursor)
+
+
+def _base(box: int, wanted: MessageFilter) -> tuple[Table, Any, Select[Any]]:
+    if wanted.at is None:
+        table, ident, query = messages, messages.c.id, select(messages)
+    else:
+        table, ident, query = message_history, message_history.c.message_ref, _as_of(wanted.at)
+    query = query.where(table.c.mailbox_id == box, table.c.withdrawn == false())
+    return table, ident, _filtered(query, table, wanted)
+
+
+def _count(conn: Connection, query: Select[Any]) -> int:
+    return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar() or 0)
 
 
 def _as_of(at: int) -> Select[Any]:
@@ -154,6 +202,7 @@ def _summary_fields(row: Any, ident: int) -> dict[str, Any]:
         "sender": Address(name=row["sender_name"], email_address=row["sender_address"])
         if has_sender
         else None,
+        "to_recipients": _addresses(row["to_recipients"]),
         "received": from_ms(row["datetime_received"]),
         "sent": from_ms(row["datetime_sent"]),
         "sort_time": at_ms(row["sort_time"]),
@@ -165,11 +214,19 @@ def _summary_fields(row: Any, ident: int) -> dict[str, Any]:
         "deleted": row["deleted"],
         "deleted_time": from_ms(row["deleted_time"]),
         "delete_kind": row["delete_kind"],
+        # Already in Deleted Items when first seen: never seen anywhere else, so the time it
+        # was deleted is not known (its deleted_time is the first sync's).
+        "deleted_before_replication": bool(
+            row["deleted"] and row["folder_key"] and row["folder_key"] == row["last_known_folder_key"]
+        ),
     }
 
 
 def message_detail(conn: Connection, box: int, ident: int) -> MessageDetail | None:
-    """A message of mailbox ``box`` with its history; None if absent or withdrawn."""
+    """A message of mailbox ``box`` with its history; None if absent or withdrawn (or if
+    ``ident`` could not be an id at all)."""
+    if not 0 < ident < BIGINT:
+        return None
     row = conn.execute(
         select(messages).where(
             messages.c.id == ident, messages.c.mailbox_id == box, messages.c.withdrawn == false()
@@ -190,7 +247,6 @@ def message_detail(conn: Connection, box: int, ident: int) -> MessageDetail | No
         **_summary_fields(m, ident),
         item_class=m["item_class"],
         author=_address(m["author"]),
-        to_recipients=_addresses(m["to_recipients"]),
         cc_recipients=_addresses(m["cc_recipients"]),
         bcc_recipients=_addresses(m["bcc_recipients"]),
         created=from_ms(m["datetime_created"]),

@@ -17,11 +17,26 @@ def at_ms(millis: int) -> datetime:
     return datetime.fromtimestamp(millis / 1000, UTC)
 
 
+class TimeOutOfRangeError(ValueError):
+    """A time that has no place in UTC between the years 1 and 9999 (it could not be shown)."""
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIRST_MS = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
+_LAST_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH) // timedelta(
+    milliseconds=1
+)
+
+
 def to_ms(when: datetime) -> int:
-    """An API datetime (naive means UTC) as milliseconds since the epoch."""
+    """An API datetime (naive means UTC) as milliseconds since the epoch; a time whose UTC
+    falls outside the years 1 to 9999 (say 0001-01-01T00:00+14:00) is refused."""
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+    millis = (when - _EPOCH) // timedelta(milliseconds=1)
+    if not _FIRST_MS <= millis <= _LAST_MS:
+        raise TimeOutOfRangeError(f"{when.isoformat()} is outside the years 1 to 9999 in UTC")
+    return millis
 
 
 class Address(BaseModel):
@@ -76,6 +91,7 @@ class MessageSummary(BaseModel):
     last_known_folder_key: str | None = Field(description="where it is shown")
     subject: str | None
     sender: Address | None
+    to_recipients: list[Address] = Field(default_factory=list)
     received: datetime | None
     sent: datetime | None
     sort_time: datetime
@@ -87,6 +103,11 @@ class MessageSummary(BaseModel):
     deleted: bool
     deleted_time: datetime | None
     delete_kind: str | None
+    deleted_before_replication: bool = Field(
+        default=False,
+        description="already deleted when first replicated: the time of deletion is unknown "
+        "(deleted_time is then when it was first seen)",
+    )
 
 
 class MessagePage(BaseModel):
@@ -117,7 +138,6 @@ class MessageDetail(MessageSummary):
 
     item_class: str | None
     author: Address | None
-    to_recipients: list[Address]
     cc_recipients: list[Address]
     bcc_recipients: list[Address]
     created: datetime | None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, Select, Table, and_, case, false, func, select
@@ -123,6 +124,15 @@ def folder_tree(conn: Connection, address: str, box: int, at: int | None) -> Fol
     )
 
 
+def first_change_time(conn: Connection, box: int) -> datetime | None:
+    """When the oldest state the archive holds of this mailbox was observed (an "as of" time
+    before it has nothing to show)."""
+    oldest = conn.execute(
+        select(func.min(folder_history.c.valid_from)).where(folder_history.c.mailbox_id == box)
+    ).scalar()
+    return from_ms(oldest)
+
+
 def _folders_at(box: int, at: int) -> Select[tuple[object, ...]]:
     h = folder_history
     newest = (
@@ -189,7 +199,8 @@ def _node(row: Row[tuple[object, ...]], counts: tuple[int, int, int]) -> FolderN
 
 
 def _tree_order(nodes: list[FolderNode]) -> list[FolderNode]:
-    """Depth-first, siblings by name; folders whose parent is unknown are roots."""
+    """Depth-first, siblings well-known first then by name; folders whose parent is unknown
+    are roots."""
     known = {n.folder_key for n in nodes}
     children: dict[str | None, list[FolderNode]] = defaultdict(list)
     for node in nodes:
@@ -209,5 +220,10 @@ def _tree_order(nodes: list[FolderNode]) -> list[FolderNode]:
     return ordered
 
 
-def _sort_key(node: FolderNode) -> tuple[bool, str]:
-    return (node.deleted, node.display_name.lower())
+# A mail client's order: the well-known folders first, then the user's own by name.
+WELL_KNOWN = {"inbox": 0, "drafts": 1, "sentitems": 2, "deleteditems": 3, "archive": 4}
+
+
+def _sort_key(node: FolderNode) -> tuple[bool, int, str]:
+    rank = WELL_KNOWN.get((node.distinguished_name or "").lower(), len(WELL_KNOWN))
+    return (node.deleted, rank, node.display_name.lower())

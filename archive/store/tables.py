@@ -226,3 +226,7 @@ app_secrets = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# Sign-in state lives in its own module; importing it here puts its tables on ``metadata`` for
+# the migrations and their test.
+from archive.store import access_tables as _access_tables  # noqa: E402,F401

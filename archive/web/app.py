@@ -1,31 +1,32 @@
-"""The archive's FastAPI app: migrations first, then the routers, sessions and headers."""
+"""The archive's FastAPI app: migrations first, then the routers, sessions and the guards."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.middleware.sessions import SessionMiddleware
 
 from archive.accounts import IdentityProvider, LocalIdentityProvider, session_secret
+from archive.audit import AuditLog
 from archive.ingest.wire import IngestBatch
+from archive.lockout import Lockout
 from archive.metrics import ArchiveMetrics
 from archive.retention import PurgeScheduler
 from archive.settings import ArchiveSettings
 from archive.store.engine import migrate, open_engine
-from archive.web import browse_api, ingest_api, ops, ui
+from archive.web import admin, browse_api, ingest_api, ops, ui
 from archive.web.context import ArchiveContext
+from archive.web.guards import Guards
 
 SESSION_COOKIE = "mfr_archive_session"
-_SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
-}
+log = structlog.get_logger(__name__)
 
 
 def create_app(
@@ -39,7 +40,14 @@ def create_app(
     engine = engine or open_engine(settings.database_url.get_secret_value())
     migrate(engine)
     metrics = ArchiveMetrics()
-    ctx = ArchiveContext(settings, engine, identity or LocalIdentityProvider(engine), metrics)
+    ctx = ArchiveContext(
+        settings,
+        engine,
+        identity or LocalIdentityProvider(engine),
+        metrics,
+        AuditLog(settings.audit_path()),
+        Lockout(engine, settings),
+    )
     scheduler = PurgeScheduler(engine, settings, metrics) if purge else None
 
     @asynccontextmanager
@@ -61,28 +69,44 @@ def create_app(
     app.state.archive = ctx
     app.add_middleware(
         SessionMiddleware,
-        secret_key=session_secret(engine),
+        secret_key=_cookie_key(settings, engine),
         session_cookie=SESSION_COOKIE,
         max_age=settings.session_max_age_s,
         same_site="lax",
         https_only=settings.cookie_secure,
     )
-    app.middleware("http")(_security_headers)
-    for module in (ingest_api, browse_api, ops, ui):
+    for module in (ingest_api, browse_api, ops, ui, admin):
         app.include_router(module.router)
+    app.add_exception_handler(RequestValidationError, _bad_request)
+    # Added last, so outermost: its headers and its crash barrier cover everything inside.
+    app.add_middleware(
+        Guards, max_body_bytes=settings.max_form_bytes, allowed_origins=settings.allowed_origins
+    )
     ui.mount_static(app)
     app.openapi = _openapi_with_batch_schema(app)  # type: ignore[method-assign]
     return app
 
 
-async def _security_headers(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    response = await call_next(request)
-    for name, value in _SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
+def _cookie_key(settings: ArchiveSettings, engine: Engine) -> str:
+    """The configured secret; the database-held key only where none is configured (a demo):
+    whoever reads the database could otherwise forge cookies."""
+    if settings.session_secret is not None:
+        return settings.session_secret.get_secret_value()
+    log.warning(
+        "no session_secret configured: session cookies are signed with a key kept in the "
+        "database (set MFR_ARCHIVE__SESSION_SECRET in production)"
+    )
+    return session_secret(engine)
+
+
+async def _bad_request(_: Request, exc: Exception) -> Response:
+    """A parameter that does not fit its declared type or range: 400, naming each one."""
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}"
+        for err in exc.errors()[:10]
+    )
+    return JSONResponse(status_code=400, content={"detail": problems[:2000]})
 
 
 def _openapi_with_batch_schema(app: FastAPI) -> Callable[[], dict[str, Any]]:

@@ -21,10 +21,12 @@ from archive.browse.models import (
     MailboxSummary,
     MessageDetail,
     MessagePage,
+    TimeOutOfRangeError,
     to_ms,
 )
 from archive.browse.tree import folder_tree, mailbox_id, replication, summaries
-from archive.web.context import ArchiveContext, api_principal, context, sign_in, sign_out
+from archive.web.context import ArchiveContext, api_principal, audit_admin_read, context
+from archive.web.signin import Refused, attempt_sign_in, attempt_sign_out
 
 router = APIRouter(prefix="/api/v1", tags=["browse"])
 Ctx = Annotated[ArchiveContext, Depends(context)]
@@ -51,15 +53,22 @@ class SessionInfo(BaseModel):
     mailboxes: list[str]
 
 
-@router.post("/session", summary="Sign in (sets the session cookie)", response_model=SessionInfo)
-def create_session(credentials: Credentials, request: Request, ctx: Ctx) -> SessionInfo:
-    """Check the credentials with the identity provider and start a session."""
-    principal = ctx.identity.authenticate(credentials.username, credentials.password)
-    ctx.metrics.sign_ins.labels("ok" if principal else "refused").inc()
-    if principal is None:
-        raise HTTPException(status_code=401, detail="unknown user or wrong password")
-    sign_in(request, principal)
-    return _info(principal)
+@router.post(
+    "/session",
+    summary="Sign in (sets the session cookie)",
+    response_model=SessionInfo,
+    responses={
+        401: {"description": "unknown user or wrong password"},
+        429: {"description": "too many failed sign-ins: slowed down or locked (Retry-After)"},
+    },
+)
+def create_session(credentials: Credentials, request: Request) -> SessionInfo:
+    """Check the credentials and start a session. Repeated failures for an account or from an
+    address are slowed down, then locked (429 with Retry-After), whatever the password."""
+    outcome = attempt_sign_in(request, credentials.username, credentials.password)
+    if isinstance(outcome, Refused):
+        raise HTTPException(outcome.status, outcome.message.lower(), headers=outcome.headers)
+    return _info(outcome)
 
 
 @router.get("/session", summary="Who is signed in", response_model=SessionInfo)
@@ -70,8 +79,8 @@ def read_session(me: Me) -> SessionInfo:
 
 @router.delete("/session", summary="Sign out", status_code=204)
 def delete_session(request: Request) -> None:
-    """End the session."""
-    sign_out(request)
+    """End the session, on the server too: the same cookie signs nobody in afterwards."""
+    attempt_sign_out(request)
 
 
 def _info(principal: Principal) -> SessionInfo:
@@ -82,10 +91,11 @@ def _info(principal: Principal) -> SessionInfo:
     )
 
 
-def readable_mailbox(mailbox: MailboxPath, me: Me, ctx: Ctx) -> int:
+def readable_mailbox(mailbox: MailboxPath, me: Me, ctx: Ctx, request: Request) -> int:
     """The id of ``mailbox`` if the caller may read it (403) and the archive holds it (404)."""
     if not me.may_read(mailbox):
         raise HTTPException(status_code=403, detail="this mailbox is not yours to read")
+    audit_admin_read(request, me, mailbox)
     with ctx.engine.connect() as conn:
         found = mailbox_id(conn, mailbox.strip().lower())
     if found is None:
@@ -108,8 +118,9 @@ def list_mailboxes(me: Me, ctx: Ctx) -> list[MailboxSummary]:
 )
 def get_folders(mailbox: MailboxPath, box: Box, ctx: Ctx, at: At = None) -> FolderTree:
     """Folders depth-first, deleted ones included and marked; ``at`` shows the tree as it was."""
+    when = _ms("at", at)
     with ctx.engine.connect() as conn:
-        return folder_tree(conn, mailbox.strip().lower(), box, None if at is None else to_ms(at))
+        return folder_tree(conn, mailbox.strip().lower(), box, when)
 
 
 @router.get(
@@ -138,9 +149,9 @@ def list_messages(
         sender=sender,
         subject=subject,
         text=q,
-        received_from=None if received_from is None else to_ms(received_from),
-        received_to=None if received_to is None else to_ms(received_to),
-        at=None if at is None else to_ms(at),
+        received_from=_ms("received_from", received_from),
+        received_to=_ms("received_to", received_to),
+        at=_ms("at", at),
     )
     return _page(ctx, box, wanted, cursor, limit)
 
@@ -162,6 +173,15 @@ def search(
     return _page(ctx, box, MessageFilter(include_deleted=include_deleted, text=q), cursor, limit)
 
 
+def _ms(name: str, when: datetime | None) -> int | None:
+    if when is None:
+        return None
+    try:
+        return to_ms(when)
+    except TimeOutOfRangeError as exc:
+        raise HTTPException(status_code=400, detail=f"{name}: {exc}") from exc
+
+
 def _page(
     ctx: ArchiveContext, box: int, wanted: MessageFilter, cursor: str | None, limit: int
 ) -> MessagePage:
@@ -179,7 +199,8 @@ def _page(
     response_model=MessageDetail,
 )
 def get_message(box: Box, ctx: Ctx, message_id: int) -> MessageDetail:
-    """404 if the mailbox holds no such message (or it was withdrawn)."""
+    """404 if the mailbox holds no such message (or it was withdrawn, or the id is not one the
+    archive could have handed out)."""
     with ctx.engine.connect() as conn:
         found = message_detail(conn, box, message_id)
     if found is None:

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 from sqlalchemy import Engine
 
-from archive.accounts import IdentityProvider, Principal, load_principal
+from archive.accounts import IdentityProvider, Principal
+from archive.audit import AuditLog
+from archive.lockout import Lockout
 from archive.metrics import ArchiveMetrics
+from archive.sessions import end_session, session_user, start_session
 from archive.settings import ArchiveSettings
 
 
 @dataclass(frozen=True)
 class ArchiveContext:
-    """The archive's settings, database, identity provider and metrics."""
+    """The archive's settings, database, identity provider, metrics and sign-in guards."""
 
     settings: ArchiveSettings
     engine: Engine
     identity: IdentityProvider
     metrics: ArchiveMetrics
+    audit: AuditLog
+    lockout: Lockout
 
 
 def context(request: Request) -> ArchiveContext:
@@ -28,13 +34,17 @@ def context(request: Request) -> ArchiveContext:
     return found
 
 
+def client_address(request: Request) -> str:
+    """The address the request came from (the proxy's, unless uvicorn trusts its headers)."""
+    return request.client.host if request.client else "unknown"
+
+
 def session_principal(request: Request) -> Principal | None:
-    """The signed-in user of this request's session, if the session is still valid."""
-    user_id, epoch = request.session.get("uid"), request.session.get("epoch")
-    if not isinstance(user_id, int) or not isinstance(epoch, int):
+    """The signed-in user of this request's session, if the session is still live."""
+    token = request.session.get("sid")
+    if not isinstance(token, str) or not token:
         return None
-    with context(request).engine.connect() as conn:
-        return load_principal(conn, user_id, epoch)
+    return session_user(context(request).engine, token)
 
 
 def api_principal(request: Request) -> Principal:
@@ -46,11 +56,37 @@ def api_principal(request: Request) -> Principal:
 
 
 def sign_in(request: Request, principal: Principal) -> None:
-    """Start a session for ``principal``."""
+    """Start a session for ``principal`` (a new token: nothing of an earlier session carries
+    over, so a session fixed by someone else is worthless)."""
+    ctx = context(request)
+    token = start_session(ctx.engine, principal, ctx.settings.session_max_age_s)
     request.session.clear()
-    request.session.update({"uid": principal.user_id, "epoch": principal.session_epoch})
+    request.session.update({"sid": token, "csrf": secrets.token_urlsafe(32)})
 
 
-def sign_out(request: Request) -> None:
-    """End this request's session."""
+def sign_out(request: Request) -> str | None:
+    """End this request's session on the server and in the cookie; returns who it was."""
+    ctx = context(request)
+    token = request.session.get("sid")
+    who = None
+    if isinstance(token, str) and token:
+        principal = session_user(ctx.engine, token)
+        who = principal.username if principal else None
+        end_session(ctx.engine, token)
     request.session.clear()
+    return who
+
+
+def audit_admin_read(request: Request, me: Principal, mailbox: str) -> None:
+    """An admin reading a mailbox not granted to them personally goes into the audit log
+    (each request: a page, a message, a search)."""
+    address = mailbox.strip().lower()
+    if me.is_admin and address not in me.mailboxes:
+        context(request).audit.record(
+            "admin_read",
+            user=me.username,
+            client=client_address(request),
+            mailbox=address,
+            path=request.url.path,
+            query=request.url.query or None,
+        )

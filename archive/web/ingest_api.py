@@ -107,6 +107,8 @@ def _envelope(body: bytes, max_records: int) -> list[Any]:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _Problem(400, f"body is not JSON: {exc}") from exc
+    except RecursionError as exc:  # the parser's stack, not ours: no batch nests this deep
+        raise _Problem(400, "body is not a batch: JSON nested too deeply") from exc
     records = payload.get("records") if isinstance(payload, dict) else None
     if not isinstance(records, list) or not records:
         raise _Problem(400, "a batch is a JSON object whose 'records' is a non-empty list")

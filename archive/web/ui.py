@@ -1,6 +1,7 @@
 """The web UI: sign in, then the three panes (folders, messages, metadata) of a mailbox, now or
 as it was at a chosen time, and the admin page. Server-rendered (Jinja2) with a little JS; every
-page costs a few indexed queries, whatever the size of the folder. Times are shown in UTC."""
+page costs a few indexed queries (and a count), whatever the size of the folder. Times are sent
+in UTC and shown in the browser's time zone by app.js, with UTC on hover."""
 
 from __future__ import annotations
 
@@ -15,16 +16,26 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from archive.accounts import Principal
-from archive.browse.listing import BadCursorError, MessageFilter, message_detail, message_page
-from archive.browse.models import FolderNode, FolderTree, to_ms
-from archive.browse.tree import folder_tree, mailbox_id, replication, summaries
-from archive.web.context import ArchiveContext, context, session_principal, sign_in, sign_out
+from archive.browse.listing import (
+    BadCursorError,
+    MessageFilter,
+    message_detail,
+    message_page,
+    page_place,
+)
+from archive.browse.models import FolderNode, FolderTree, from_ms, to_ms
+from archive.browse.tree import first_change_time, folder_tree, mailbox_id, summaries
+from archive.web.context import ArchiveContext, audit_admin_read, context, session_principal
+from archive.web.csrf import STALE_FORM, form_token, form_token_ok
+from archive.web.signin import Refused, attempt_sign_in, attempt_sign_out
 
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE = 50
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["when"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else "—"
+# The ISO form a <time> element carries; app.js shows it in the browser's time zone.
+templates.env.filters["iso"] = lambda d: d.isoformat() if d else ""
 
 
 def _duration(millis: int | None) -> str:
@@ -38,6 +49,14 @@ def _duration(millis: int | None) -> str:
 
 
 templates.env.filters["duration"] = _duration
+
+
+def _when_ms(millis: int | None) -> str:
+    shown = from_ms(millis)
+    return "—" if shown is None else shown.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+templates.env.filters["when_ms"] = _when_ms
 Ctx = Annotated[ArchiveContext, Depends(context)]
 Viewer = Annotated[Principal | None, Depends(session_principal)]
 
@@ -48,6 +67,7 @@ def mount_static(app: FastAPI) -> None:
 
 
 def _page(request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+    values.setdefault("csrf_token", form_token(request))
     return templates.TemplateResponse(request, name, values, status_code=status)
 
 
@@ -64,23 +84,27 @@ def login_form(request: Request) -> HTMLResponse:
 @router.post("/login")
 def login(
     request: Request,
-    ctx: Ctx,
     username: Annotated[str, Form(max_length=320)],
     password: Annotated[str, Form(max_length=1024)],
+    csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Check the credentials; on success start a session and go to the mailboxes."""
-    principal = ctx.identity.authenticate(username, password)
-    ctx.metrics.sign_ins.labels("ok" if principal else "refused").inc()
-    if principal is None:
-        return _page(request, "login.html", 401, error="Unknown user or wrong password.")
-    sign_in(request, principal)
+    if not form_token_ok(request, csrf):
+        return _page(request, "login.html", 403, error=STALE_FORM)
+    outcome = attempt_sign_in(request, username, password)
+    if isinstance(outcome, Refused):
+        response = _page(request, "login.html", outcome.status, error=outcome.message)
+        response.headers.update(outcome.headers)
+        return response
     return RedirectResponse("/", status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request) -> RedirectResponse:
-    """End the session."""
-    sign_out(request)
+def logout(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    """End the session (on the server too: the old cookie no longer signs anyone in)."""
+    if not form_token_ok(request, csrf):
+        return _page(request, "error.html", 403, me=None, message=STALE_FORM)
+    attempt_sign_out(request)
     return _to_login()
 
 
@@ -115,12 +139,19 @@ def mailbox_page(
     address = mailbox.strip().lower()
     if not me.may_read(address):
         return _page(request, "error.html", 403, me=me, message="This mailbox is not yours.")
-    at_ms = _parse_at(at)
+    audit_admin_read(request, me, address)
+    try:
+        at_ms = _parse_at(at)
+    except ValueError:
+        message = (f"“{at}” is not a date and time this archive understands; use a form like "
+                   "2024-05-01T09:30 (UTC) or 2024-05-01T09:30+02:00.")
+        return _page(request, "error.html", 400, me=me, message=message)
     with ctx.engine.connect() as conn:
         box = mailbox_id(conn, address)
         if box is None:
             return _page(request, "error.html", 404, me=me, message="No such mailbox here.")
         tree = folder_tree(conn, address, box, at_ms)
+        first = first_change_time(conn, box) if at_ms is not None and not tree.folders else None
         chosen = folder or _default_folder(tree)
         wanted = MessageFilter(
             folder_key=None if q else chosen, include_deleted=deleted == "show", text=q, at=at_ms
@@ -128,9 +159,14 @@ def mailbox_page(
         try:
             page = message_page(conn, box, wanted, cursor, PAGE_SIZE)
         except BadCursorError:
+            cursor = None
             page = message_page(conn, box, wanted, None, PAGE_SIZE)
+        place = page_place(conn, box, wanted, cursor, PAGE_SIZE)
         detail = message_detail(conn, box, message) if message is not None else None
-    view = {"folder": chosen, "at": at if at_ms is not None else None, "q": q, "deleted": deleted}
+    # The cursor is part of the view: selecting a message keeps the page it is on.
+    view = {"folder": chosen, "at": at if at_ms is not None else None, "q": q,
+            "deleted": deleted, "cursor": cursor}
+    kinds = {f.folder_key: f.distinguished_name for f in tree.folders}
     return _page(
         request,
         "mailbox.html",
@@ -140,31 +176,18 @@ def mailbox_page(
         names={f.folder_key: f.display_name for f in tree.folders},
         tree_info=tree,
         page=page,
+        place=place,
+        first_change=first,
+        sent_folder=not q and kinds.get(chosen) == "sentitems",
         detail=detail,
         view=view,
         query=lambda **change: _query(view, change),
     )
 
 
-@router.get("/admin")
-def admin_page(request: Request, ctx: Ctx, me: Viewer) -> Response:
-    """Every mailbox's replication state (admins only)."""
-    if me is None:
-        return _to_login()
-    if not me.is_admin:
-        return _page(request, "error.html", 403, me=me, message="Admins only.")
-    with ctx.engine.connect() as conn:
-        rows = replication(conn)
-    return _page(request, "admin.html", me=me, rows=rows)
-
-
 def _parse_at(at: str | None) -> int | None:
-    if not at:
-        return None
-    try:
-        return to_ms(datetime.fromisoformat(at))
-    except ValueError:
-        return None
+    """``at`` in ms; a ValueError (TimeOutOfRangeError included) if it is not a time."""
+    return to_ms(datetime.fromisoformat(at)) if at else None
 
 
 def _default_folder(tree: FolderTree) -> str | None:

@@ -8,13 +8,19 @@ holds both to the same behaviour:
   if any was not;
 * a consumer group's position advances only through ``Consumer.commit``: what was polled but not
   committed is delivered again to the group's next consumer (at-least-once);
-* ``seek_to_beginning`` and ``seek_to_time`` replay what the topics still hold.
+* ``seek_to_beginning`` and ``seek_to_time`` replay what the topics still hold;
+* a consumer given a ``Rebalance`` hears which partitions it was assigned before it polls any of
+  their records, and which it is losing before another member may read them: a consumer that
+  keeps work in flight finishes or drops it there, and commits (``Consumer.commit`` is allowed
+  inside ``revoked``);
+* ``Bus.read`` reads chosen partitions of a topic up to their current end, outside any group: how
+  a member that was just assigned partitions loads the compacted state of their keys.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -45,6 +51,24 @@ def next_offsets(records: Iterable[Record]) -> dict[tuple[str, int], int]:
         where = (record.topic, record.partition)
         positions[where] = max(positions.get(where, 0), record.offset + 1)
     return positions
+
+
+Partition = tuple[str, int]  # topic, partition number
+
+
+class Rebalance(ABC):
+    """Told when a consumer's share of its topics' partitions changes. Both calls run inside
+    ``Consumer.poll`` (or ``close``), on the thread the backend chooses; the consumer's owner is
+    not polling meanwhile."""
+
+    @abstractmethod
+    def assigned(self, partitions: Sequence[Partition]) -> None:
+        """These partitions are now this member's; no record of them was returned yet."""
+
+    @abstractmethod
+    def revoked(self, partitions: Sequence[Partition]) -> None:
+        """These partitions stop being this member's when this returns (also when the consumer
+        closes, and when the member already lost them, in which case a commit fails)."""
 
 
 class _Closing:
@@ -113,5 +137,17 @@ class Bus(_Closing, ABC):
         """A new producer."""
 
     @abstractmethod
-    def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
-        """A new consumer in ``group``, subscribed to ``topics``."""
+    def consumer(
+        self, group: str, topics: Sequence[str], rebalance: Rebalance | None = None
+    ) -> Consumer:
+        """A new consumer in ``group``, subscribed to ``topics``; ``rebalance`` hears about the
+        partitions it is assigned and loses."""
+
+    @abstractmethod
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        """Per partition of ``topic``, the offset the next record will get."""
+
+    @abstractmethod
+    def read(self, topic: str, starts: Mapping[int, int]) -> Iterator[Record]:
+        """The records of the partitions in ``starts``, each from its start offset (or the
+        oldest it still holds) up to its end as of the call; no group, no commit."""

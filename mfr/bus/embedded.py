@@ -21,13 +21,22 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from mfr.bus.base import Bus, Consumer, Headers, Producer, Record, next_offsets
+from mfr.bus.base import (
+    Bus,
+    Consumer,
+    Headers,
+    Producer,
+    Rebalance,
+    Record,
+    next_offsets,
+)
+from mfr.bus.headers import record_headers
 from mfr.errors import BusError, BusUnavailableError, CommitFailedError
 from mfr.topics import TopicSpec
 
@@ -139,8 +148,28 @@ class EmbeddedBus(Bus):
     def producer(self) -> Producer:
         return EmbeddedProducer(_Database(self._path))
 
-    def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
-        return EmbeddedConsumer(_Database(self._path), group, topics, self._session_timeout_s)
+    def consumer(
+        self, group: str, topics: Sequence[str], rebalance: Rebalance | None = None
+    ) -> Consumer:
+        return EmbeddedConsumer(
+            _Database(self._path), group, topics, self._session_timeout_s, rebalance
+        )
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        sql = "SELECT next_offset FROM topics WHERE name = ?"
+        row = self._db.read("reading the end offset", lambda c: c.execute(sql, (topic,)).fetchone())
+        if row is None:
+            raise BusError(f"topic {topic} does not exist")
+        return {0: int(row[0])}
+
+    def read(self, topic: str, starts: Mapping[int, int]) -> Iterator[Record]:
+        end = self.end_offsets(topic)[0]
+        positions = {topic: starts[0]} if 0 in starts else {}
+        while positions and positions[topic] < end:
+            rows = self._db.read("reading", lambda c: _fetch(c, positions, [topic], 5000))
+            yield from (r for r in rows if r.offset < end)
+            if not rows:
+                return
 
     def close(self) -> None:
         self._db.close()
@@ -163,7 +192,8 @@ class EmbeddedProducer(Producer):
         self._flushing = threading.Lock()  # one flush at a time, so flushes keep their order
 
     def produce(self, topic: str, key: str, value: bytes, headers: Headers | None = None) -> None:
-        encoded = {name: base64.b64encode(data).decode() for name, data in (headers or {}).items()}
+        described = record_headers(value, headers)
+        encoded = {name: base64.b64encode(data).decode() for name, data in described.items()}
         record = (topic, key, bytes(value), json.dumps(encoded))
         with self._queued:
             self._queue.append(record)
@@ -245,9 +275,15 @@ class EmbeddedConsumer(Consumer):
     """Reads as the single active member of its group, holding a lease renewed by each poll."""
 
     def __init__(
-        self, db: _Database, group: str, topics: Sequence[str], session_timeout_s: float
+        self,
+        db: _Database,
+        group: str,
+        topics: Sequence[str],
+        session_timeout_s: float,
+        rebalance: Rebalance | None = None,
     ) -> None:
         self._db = db
+        self._rebalance = rebalance
         self._group = group
         self._topics = list(dict.fromkeys(topics))
         self._member = uuid.uuid4().hex
@@ -273,6 +309,8 @@ class EmbeddedConsumer(Consumer):
             return []
         if self._positions is None:
             self._positions = self._db.read("reading committed offsets", self._committed)
+            if self._rebalance is not None:  # one partition per topic: all of them are ours
+                self._rebalance.assigned([(topic, 0) for topic in self._topics])
         self._apply_seek()
         positions = self._positions
         self._polls += 1
@@ -285,7 +323,7 @@ class EmbeddedConsumer(Consumer):
         if self._positions is not None and _now_ms() < self._renew_after_ms:
             return True
         if not self._db.run("renewing the group lease", self._renew_lease):
-            self._positions = None
+            self._lose_partitions()
             return False
         return True
 
@@ -346,8 +384,14 @@ class EmbeddedConsumer(Consumer):
             "seeking", lambda c: {t: _offset_at(c, t, millis) for t in self._topics}
         )
 
+    def _lose_partitions(self) -> None:
+        held, self._positions = self._positions is not None, None
+        if held and self._rebalance is not None:
+            self._rebalance.revoked([(topic, 0) for topic in self._topics])
+
     def close(self) -> None:
         try:
+            self._lose_partitions()
             self._db.run(
                 "leaving the group",
                 lambda c: c.execute(

@@ -8,16 +8,28 @@ so a Java producer keyed by mailbox would choose the same partitions. Consumers 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import kafka.errors
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.partitioner.default import DefaultPartitioner
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from mfr.bus.base import Bus, Consumer, Headers, Producer, Record, next_offsets
+from mfr.bus.base import (
+    Bus,
+    Consumer,
+    Headers,
+    Partition,
+    Producer,
+    Rebalance,
+    Record,
+    next_offsets,
+)
+from mfr.bus.bootstrap import diagnose_bootstrap
+from mfr.bus.headers import record_headers
 from mfr.errors import BusError, BusUnavailableError, CommitFailedError
 from mfr.settings import BusSettings
 from mfr.topics import TopicSpec, partition_key
@@ -36,6 +48,17 @@ def _translate(action: str, exc: Exception) -> BusError:
     if isinstance(exc, _UNAVAILABLE) or getattr(exc, "retriable", False):
         return BusUnavailableError(f"{action}: Kafka unavailable ({type(exc).__name__}: {exc})")
     return BusError(f"{action}: {type(exc).__name__}: {exc}")
+
+
+def _connect_error(action: str, exc: Exception, config: dict[str, Any]) -> BusError:
+    """``_translate`` for a failed first connection, with the cause when it is secured."""
+    if isinstance(exc, kafka.errors.KafkaTimeoutError):
+        found = diagnose_bootstrap(config)
+        if found is not None and found.fatal:
+            return BusError(f"{action}: {found.cause}")
+        if found is not None:
+            return BusUnavailableError(f"{action}: {found.cause}")
+    return _translate(action, exc)
 
 
 class MailboxPartitioner(DefaultPartitioner):  # type: ignore[misc]
@@ -71,8 +94,13 @@ def _client_config(settings: BusSettings) -> dict[str, Any]:
         config["sasl_plain_username"] = security.sasl_plain_username
         if security.sasl_plain_password is not None:
             config["sasl_plain_password"] = security.sasl_plain_password.get_secret_value()
-    if security.ssl_cafile:
-        config["ssl_cafile"] = str(security.ssl_cafile)
+    if security.security_protocol in ("SSL", "SASL_SSL"):
+        config["ssl_check_hostname"] = security.ssl_check_hostname
+        if security.ssl_cafile:
+            config["ssl_cafile"] = str(security.ssl_cafile)
+        if security.ssl_certfile and security.ssl_keyfile:
+            config["ssl_certfile"] = str(security.ssl_certfile)
+            config["ssl_keyfile"] = str(security.ssl_keyfile)
     return config
 
 
@@ -82,12 +110,14 @@ class KafkaBus(Bus):
     def __init__(self, settings: BusSettings, **client_overrides: Any) -> None:
         self._settings = settings
         self._config = {**_client_config(settings), **client_overrides}
+        self._lock = threading.Lock()
+        self._offsets_reader: KafkaConsumer | None = None
 
     def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
         try:
             admin = KafkaAdminClient(**self._config)
         except kafka.errors.KafkaError as exc:
-            raise _translate("connecting to Kafka", exc) from exc
+            raise _connect_error("connecting to Kafka", exc, self._config) from exc
         try:
             self._create_missing(admin, list(specs))
         except kafka.errors.KafkaError as exc:
@@ -120,11 +150,50 @@ class KafkaBus(Bus):
     def producer(self) -> Producer:
         return KafkaBusProducer(self._config)
 
-    def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
-        return KafkaBusConsumer(self._config, group, topics, self._settings.session_timeout_s)
+    def consumer(
+        self, group: str, topics: Sequence[str], rebalance: Rebalance | None = None
+    ) -> Consumer:
+        return KafkaBusConsumer(
+            self._config, group, topics, self._settings.session_timeout_s, rebalance
+        )
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        with self._lock:
+            # One client for every ask: a Kafka client costs a thread and a connection.
+            if self._offsets_reader is None:
+                self._offsets_reader = self._reader()
+            reader = self._offsets_reader
+            try:
+                partitions = reader.partitions_for_topic(topic)
+                if not partitions:
+                    raise BusError(f"topic {topic} does not exist")
+                ends = reader.end_offsets([TopicPartition(topic, p) for p in partitions])
+                return {tp.partition: int(offset) for tp, offset in ends.items()}
+            except kafka.errors.KafkaError as exc:
+                raise _translate(f"reading the end offsets of {topic}", exc) from exc
+
+    def read(self, topic: str, starts: Mapping[int, int]) -> Iterator[Record]:
+        reader = self._reader()
+        try:
+            yield from _read(reader, {TopicPartition(topic, p): s for p, s in starts.items()})
+        except kafka.errors.KafkaError as exc:
+            raise _translate(f"reading {topic}", exc) from exc
+        finally:
+            reader.close()
+
+    def _reader(self) -> KafkaConsumer:
+        try:
+            return KafkaConsumer(**self._config, group_id=None, enable_auto_commit=False,
+                                 auto_offset_reset="earliest")
+        except kafka.errors.KafkaError as exc:
+            raise _translate("connecting a reader", exc) from exc
 
     def close(self) -> None:
-        """Nothing to release: producers and consumers own their connections."""
+        """Release the end-offsets client; producers and consumers own their connections."""
+        with self._lock:
+            if self._offsets_reader is not None:
+                self._offsets_reader.close()
+                self._offsets_reader = None
 
 
 class KafkaBusProducer(Producer):
@@ -141,7 +210,7 @@ class KafkaBusProducer(Producer):
                 partitioner=MailboxPartitioner(),
             )
         except kafka.errors.KafkaError as exc:
-            raise _translate("connecting a producer", exc) from exc
+            raise _connect_error("connecting a producer", exc, config) from exc
         self._pending: list[Any] = []
         # A future appended while another thread swaps the list out would escape every flush's
         # check, and a failed send would pass for stored.
@@ -153,7 +222,7 @@ class KafkaBusProducer(Producer):
                 topic,
                 key=key.encode("utf-8"),
                 value=value,
-                headers=list((headers or {}).items()),
+                headers=list(record_headers(value, headers).items()),
             )
         except kafka.errors.KafkaError as exc:
             raise _translate(f"producing to {topic}", exc) from exc
@@ -197,9 +266,15 @@ class KafkaBusConsumer(Consumer):
     """A member of a Kafka consumer group; offsets are committed only by ``commit``."""
 
     def __init__(
-        self, config: dict[str, Any], group: str, topics: Sequence[str], session_timeout_s: float
+        self,
+        config: dict[str, Any],
+        group: str,
+        topics: Sequence[str],
+        session_timeout_s: float,
+        rebalance: Rebalance | None = None,
     ) -> None:
         session_ms = int(session_timeout_s * 1000)
+        self._in_rebalance = False
         try:
             self._consumer = KafkaConsumer(
                 **config,
@@ -214,9 +289,10 @@ class KafkaBusConsumer(Consumer):
                 # long enough to look like lost records. Every 5 s, the gap closes quickly.
                 metadata_max_age_ms=5_000,
             )
-            self._consumer.subscribe(list(topics))
+            listener = _Listener(self, rebalance) if rebalance is not None else None
+            self._consumer.subscribe(list(topics), listener=listener)
         except kafka.errors.KafkaError as exc:
-            raise _translate(f"joining group {group}", exc) from exc
+            raise _connect_error(f"joining group {group}", exc, config) from exc
         self._seek: str | datetime | None = None
         self._seeked: set[TopicPartition] = set()
 
@@ -236,6 +312,11 @@ class KafkaBusConsumer(Consumer):
             for (topic, partition), offset in next_offsets(records).items()
         }
         if not offsets:
+            return
+        if self._in_rebalance:
+            # Rebalance callbacks run on kafka-python's I/O thread, which a blocking commit would
+            # wait for. Queued now, the commit goes out before the member rejoins the group.
+            self._consumer.commit_async(offsets)
             return
         try:
             self._consumer.commit(offsets)
@@ -273,6 +354,56 @@ class KafkaBusConsumer(Consumer):
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands kafka-python's rebalance callbacks to a ``Rebalance``, as (topic, partition)s."""
+
+    def __init__(self, owner: KafkaBusConsumer, rebalance: Rebalance) -> None:
+        self._owner = owner
+        self._rebalance = rebalance
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self._tell(self._rebalance.revoked, revoked)
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self._tell(self._rebalance.assigned, assigned)
+
+    def _tell(
+        self, callback: Callable[[list[Partition]], None], tps: Iterable[TopicPartition]
+    ) -> None:
+        partitions = sorted((tp.topic, tp.partition) for tp in tps)
+        if not partitions:  # kafka-python also reports joining with nothing to give up
+            return
+        self._owner._in_rebalance = True
+        try:
+            callback(partitions)
+        finally:
+            self._owner._in_rebalance = False
+
+
+def _read(
+    reader: KafkaConsumer, starts: dict[TopicPartition, int], stall_s: float = 30.0
+) -> Iterator[Record]:
+    """Each partition from its start up to its end as of now; a partition that brings nothing
+    for ``stall_s`` while short of its end means the broker is not answering."""
+    ends = reader.end_offsets(list(starts))
+    todo = {tp for tp, start in starts.items() if ends[tp] > start}
+    if not todo:
+        return
+    reader.assign(sorted(todo))
+    for tp in todo:
+        reader.seek(tp, max(starts[tp], 0))
+    moved = time.monotonic()
+    while todo:
+        batches = reader.poll(timeout_ms=500, max_records=5000)
+        for tp, raws in batches.items():
+            yield from (_record(raw) for raw in raws if raw.offset < ends[tp])
+        if batches:
+            moved = time.monotonic()
+        todo = {tp for tp in todo if reader.position(tp) < ends[tp]}
+        if todo and time.monotonic() - moved > stall_s:
+            raise BusUnavailableError(f"reading {sorted(todo)}: nothing came for {stall_s}s")
 
 
 def _record(raw: Any) -> Record:

@@ -32,6 +32,8 @@ from mfr.errors import ConfigError
 from mfr.ews.errors import EwsError
 from mfr.ews.retry import call
 from mfr.ews.settings import ExchangeSettings
+from mfr.ews.transport import install as read_in_chunks
+from mfr.ews.trust import trust
 from mfr.retry import RetryPolicy
 from mfr.throttle import Throttle
 from mfr.topics import normalise_mailbox
@@ -90,8 +92,11 @@ class EwsConnection:
         notifications) may hold besides the ``max_concurrent_requests`` of ordinary calls; the
         HTTP session pool is sized for both, so a hanging request never starves the others."""
         self.settings = settings
+        read_in_chunks()  # before the first session is made (see mfr/ews/transport.py)
         self.throttle = throttle or Throttle(settings.max_concurrent_requests)
         self.policy = policy or RetryPolicy()
+        if settings.ca_file is not None:
+            trust(str(settings.endpoint) if settings.endpoint else None, settings.ca_file)
         version = Version(build=_BUILDS[settings.version]) if settings.version else None
         self._config = (
             Configuration(

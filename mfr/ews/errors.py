@@ -78,6 +78,13 @@ def translate(exc: BaseException, doing: str) -> EwsError:
     """The ``EwsError`` for a failure of ``doing`` ("SyncFolderItems for alice@contoso.com")."""
     code = type(exc).__name__
     message = f"{doing}: {code}: {_summary(exc)}"
+    untrusted = _untrusted_certificate(exc)
+    if untrusted is not None:
+        # Retriable like any connection failure (the certificate may be fixed on the server's
+        # side), but said so that the admin knows the setting: requests buries it in a pool error.
+        return EwsUnavailableError(
+            f"{doing}: Exchange's certificate is not trusted ({untrusted}); set [exchange] "
+            "ca_file to the CA that signed it", "CertificateNotTrusted")
     if isinstance(exc, _THROTTLED):
         back_off = getattr(exc, "back_off", None) or getattr(exc, "wait", None)
         return EwsThrottledError(message, code, float(back_off) if back_off else None)
@@ -87,6 +94,9 @@ def translate(exc: BaseException, doing: str) -> EwsError:
         ((ews.ErrorInvalidSyncStateData,), EwsSyncStateInvalidError),
         (_SUBSCRIPTION, EwsSubscriptionLostError),
         (_UNAVAILABLE, EwsUnavailableError),
+        # exchangelib's response errors all subclass TransportError (below); a request the schema
+        # refuses is refused again byte for byte, so it is no passing failure.
+        ((ews.ErrorSchemaValidation,), EwsRequestRejectedError),
         ((requests.RequestException, ConnectionError, TimeoutError), EwsUnavailableError),
         ((ews.TransportError,), EwsUnavailableError),
     )
@@ -94,6 +104,15 @@ def translate(exc: BaseException, doing: str) -> EwsError:
         if isinstance(exc, classes):
             return kind(message, code)
     return EwsRequestRejectedError(message, code)
+
+
+def _untrusted_certificate(exc: BaseException) -> str | None:
+    """The verification failure's reason when ``exc`` is a refused server certificate."""
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" not in text:
+        return None
+    reason = text.rpartition("certificate verify failed:")[2].split("(_ssl")[0]
+    return reason.strip(" )'\"") or "verify failed"
 
 
 def _summary(exc: BaseException) -> str:

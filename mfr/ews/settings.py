@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic import AnyHttpUrl, Field, FilePath, SecretStr, model_validator
 
 from mfr.graph.settings import GraphSettings
 from mfr.settings import Section
@@ -31,6 +31,11 @@ class ExchangeSettings(Section):
     endpoint: AnyHttpUrl | None = Field(
         default=None, description="EWS URL (https://mail.contoso.com/EWS/Exchange.asmx); unset: "
         "Autodiscover per mailbox"
+    )
+    ca_file: FilePath | None = Field(
+        default=None, description="CA bundle (PEM) that signed Exchange's certificate, in place "
+        "of the system's CAs (an internal CA); applies to the endpoint, or with Autodiscover to "
+        "every address it leads to"
     )
     auth: Literal["basic", "ntlm", "oauth"] = "ntlm"
     service_account: str = Field(

@@ -49,10 +49,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from mfr.certs import self_signed_rsa
 from simulator.graph.assertion import InvalidAssertion, check_assertion
 from simulator.graph.auth import GRAPH_APP_ID, GRAPH_AUDIENCE, Application
 from simulator.requestlog import LoggedRequest
-from simulator.tls import self_signed_rsa
 
 if TYPE_CHECKING:
     from simulator.graph.face import GraphFace

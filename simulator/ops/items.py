@@ -40,7 +40,7 @@ def find_item(ctx: Context, request: etree._Element) -> etree._Element:
     traversal = request.get("Traversal", "Shallow")
     if traversal not in ("Shallow", "SoftDeleted", "Associated"):
         raise EwsError("ErrorSchemaValidation", f"bad Traversal {traversal!r}", fault=True)
-    shape = parse_shape(child(request, "ItemShape"), items=True)
+    shape = parse_shape(child(request, "ItemShape"), items=True, summary=True)
     view = child(request, "IndexedPageItemView")
     if child(request, "Restriction") is not None or child(request, "QueryString") is not None:
         raise EwsError(

@@ -82,7 +82,7 @@ def _hierarchy(message: etree._Element, ctx: Context, request: etree._Element) -
 
 
 def _items(message: etree._Element, ctx: Context, request: etree._Element) -> None:
-    shape: Shape = parse_shape(child(request, "ItemShape"), items=True)
+    shape: Shape = parse_shape(child(request, "ItemShape"), items=True, summary=True)
     limit = bounded_int(request, "MaxChangesReturned", MAX_CHANGES, 1, MAX_CHANGES)
     mailbox, folder = _sync_folder(ctx, request, None)
     state = _state(request, "I", mailbox, folder)

@@ -59,14 +59,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str) -> ArchiveSettings:
-    """Settings for a test archive: small limits, plain-http cookies, one accepted domain."""
+def settings(database_url: str, tmp_path: Path) -> ArchiveSettings:
+    """Settings for a test archive: small limits, plain-http cookies, one accepted domain, the
+    audit log in the test's directory."""
     return ArchiveSettings(
         database_url=SecretStr(database_url),
         max_request_bytes=256 * 1024,
         max_batch_records=1000,
         accept_mailbox_domains=("example.com",),
         cookie_secure=False,
+        audit_log=tmp_path / "audit.jsonl",
     )
 
 

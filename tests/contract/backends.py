@@ -8,9 +8,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from mfr.bus import Bus, open_bus
-from mfr.settings import BusSettings
+from mfr.settings import BusSettings, KafkaSecurity
 from mfr.topics import Topic, TopicSpec
+from tests.kafka.broker import SecureListener
 
 SESSION_TIMEOUT_S = 6.0  # the broker's group.min.session.timeout.ms
 
@@ -39,6 +42,11 @@ class Backend:
         env["MFR_BUS__SESSION_TIMEOUT_S"] = str(self.settings.session_timeout_s)
         if self.settings.kafka_bootstrap_servers:
             env["MFR_BUS__KAFKA_BOOTSTRAP_SERVERS"] = self.settings.kafka_bootstrap_servers
+            security = self.settings.kafka_security
+            for name, value in security.model_dump(exclude_none=True).items():
+                secret = getattr(value, "get_secret_value", None)
+                plain = secret() if secret is not None else value
+                env[f"MFR_BUS__KAFKA_SECURITY__{name.upper()}"] = str(plain)
         else:
             env["MFR_BUS__EMBEDDED_PATH"] = str(self.settings.embedded_path)
         env["PYTHONPATH"] = os.pathsep.join(sys.path)
@@ -55,3 +63,20 @@ def kafka(bootstrap: str) -> Backend:
     """A real Kafka broker."""
     settings = BusSettings(kafka_bootstrap_servers=bootstrap, session_timeout_s=SESSION_TIMEOUT_S)
     return Backend("kafka", settings)
+
+
+def kafka_sasl_ssl(listener: SecureListener) -> Backend:
+    """A real Kafka broker's SASL_SSL listener: TLS to a CA made for the run, a SCRAM user."""
+    security = KafkaSecurity(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_plain_username=listener.username,
+        sasl_plain_password=SecretStr(listener.password),
+        ssl_cafile=listener.ca_file,
+    )
+    settings = BusSettings(
+        kafka_bootstrap_servers=listener.bootstrap,
+        kafka_security=security,
+        session_timeout_s=SESSION_TIMEOUT_S,
+    )
+    return Backend("kafka-sasl-ssl", settings)

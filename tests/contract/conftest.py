@@ -8,14 +8,22 @@ from pathlib import Path
 import pytest
 
 from mfr.bus import Bus
-from tests.contract.backends import Backend, embedded, kafka
+from tests.contract.backends import Backend, embedded, kafka, kafka_sasl_ssl
 
 
-@pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
+@pytest.fixture(
+    params=[
+        "embedded",
+        pytest.param("kafka", marks=pytest.mark.kafka),
+        pytest.param("kafka-sasl-ssl", marks=pytest.mark.kafka),
+    ]
+)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    """The backend under test."""
+    """The backend under test: the embedded bus, Kafka, and Kafka over SASL_SSL with SCRAM."""
     if request.param == "embedded":
         return embedded(tmp_path / "bus.sqlite3")
+    if request.param == "kafka-sasl-ssl":
+        return kafka_sasl_ssl(request.getfixturevalue("kafka_sasl_ssl"))
     return kafka(request.getfixturevalue("kafka_bootstrap"))
 
 

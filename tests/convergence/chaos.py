@@ -1,5 +1,10 @@
 """Faults injected while the random user acts: processes killed, the archive and the broker
-down, Exchange throttling and losing notifications. One seeded schedule for reproducibility."""
+down, Exchange throttling and losing notifications. One seeded schedule for reproducibility.
+
+A scale-out run (several extractors and publishers in their groups on Kafka) injects membership
+changes instead: members join, are killed (their partitions move once the session times out) or
+stopped (they hand their partitions over at once), and come back, so partitions move many times
+while the user acts."""
 
 from __future__ import annotations
 
@@ -26,10 +31,13 @@ class Chaos:
     # least two minutes) of silence: the soak expires those too; the CI run, streaming ones.
     expire_push: bool = False
     graph: bool = False  # the stack is fed through Graph: Graph's faults, not EWS's
+    scale_out: bool = False  # membership changes of the extractor and publisher groups
     done: Counter[str] = field(default_factory=Counter)
 
     def kinds(self) -> dict[str, Callable[[], None]]:
         """Every fault this run can inject."""
+        if self.scale_out:
+            return self._membership_kinds()
         if self.graph:
             return self._graph_kinds()
         found: dict[str, Callable[[], None]] = {
@@ -75,6 +83,33 @@ class Chaos:
             found["Kafka broker restarted"] = self.broker.restart
         return found
 
+    def _membership_kinds(self) -> dict[str, Callable[[], None]]:
+        return {
+            "extractor joined": lambda: self._join("extractor"),
+            "publisher joined": lambda: self._join("publisher"),
+            "extractor killed": lambda: self._bounce(self._member("extractor"), 0.5, 2.0),
+            "extractor stopped": lambda: self._restart(self._member("extractor"), 0.5, 2.0),
+            "publisher killed": lambda: self._bounce(self._member("publisher"), 0.5, 2.0),
+            "publisher stopped": lambda: self._restart(self._member("publisher"), 0.5, 2.0),
+        }
+
+    def _member(self, kind: str) -> str:
+        """A running member of the group, chosen by the seeded random."""
+        running = [n for n in self.stack.members(kind) if self.stack.services[n].proc]
+        return self.random.choice(running)
+
+    def _join(self, kind: str) -> None:
+        for name in self.stack.members(kind):
+            if self.stack.services[name].proc is None:
+                self.stack.services[name].start()
+                return
+
+    def _restart(self, name: str, low_s: float, high_s: float) -> None:
+        """SIGTERM: the member leaves the group cleanly (its partitions move at once)."""
+        self.stack.services[name].stop()
+        time.sleep(self.random.uniform(low_s, high_s))
+        self.stack.services[name].start()
+
     def _one_subscription(self) -> list[str]:
         live = sorted(s["id"] for s in self.sim.graph.controls["subscriptions"]())
         return [self.random.choice(live)] if live else []
@@ -87,8 +122,10 @@ class Chaos:
     def schedule(self, rounds: int) -> list[str]:
         """Every kind of fault once per round, each round in a seeded order."""
         planned = []
+        if self.scale_out:  # the standby members join first, then the others come and go
+            planned = ["extractor joined", "publisher joined"]
         for _ in range(rounds):
-            kinds = sorted(self.kinds())
+            kinds = sorted(k for k in self.kinds() if k not in planned)
             self.random.shuffle(kinds)
             planned += kinds
         return planned
@@ -103,12 +140,13 @@ class Chaos:
         Returns the progress it was killed at."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            syncing = {m: s for m, s in self.stack.extractor_status().items()
-                       if s.get("state") == "InitialSync" and s.get("initial_sync_percent")}
-            if syncing:
-                mailbox, status = sorted(syncing.items())[0]
-                self._bounce("extractor", 0.2, 0.5)
-                return f"{mailbox} at {status['initial_sync_percent']}%"
+            for name in self.stack.members("extractor"):
+                syncing = {m: s for m, s in self.stack.extractor_status(name).items()
+                           if s.get("state") == "InitialSync" and s.get("initial_sync_percent")}
+                if syncing:
+                    mailbox, status = sorted(syncing.items())[0]
+                    self._bounce(name, 0.2, 0.5)
+                    return f"{mailbox} at {status['initial_sync_percent']}% ({name})"
             time.sleep(0.05)
         raise AssertionError("never saw an initial sync under way")
 

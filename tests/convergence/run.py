@@ -52,6 +52,10 @@ class Plan:
     drain_timeout_s: float = 240.0
     quiet_s: float = 4.0
     expire_push: bool = False  # see Chaos.expire_push
+    # More than one: a scale-out run (Kafka): the last of each joins during the activity, and
+    # the faults are the groups' members killed, stopped and started (see Chaos.scale_out).
+    extractors: int = 1
+    publishers: int = 1
 
 
 @dataclass
@@ -94,6 +98,10 @@ class Convergence:
                  broker: KafkaBroker | None = None, api: str = "ews") -> None:
         self.plan, self.sim, self.workdir = plan, sim, workdir
         where = "Kafka" if bus.uses_kafka else "the embedded bus"
+        scale_out = plan.extractors > 1 or plan.publishers > 1
+        if scale_out:
+            where += f" with {plan.extractors} extractors and {plan.publishers} publishers" \
+                f" on {bus.partitions} partitions"
         self.report = Report(plan, where + (" through Graph" if api == "graph" else ""))
         sim.add_service_account(SERVICE, SERVICE_PASSWORD, impersonate={"*"})
         graph = None
@@ -105,11 +113,15 @@ class Convergence:
         self.mailboxes = populate(sim.control, plan.mailboxes, plan.messages, plan.seed,
                                   "sim.example", "user-password-1")
         Generator(sim.control, plan.seed + 2).messages(self.mailboxes[0], plan.big_mailbox)
-        self.stack = Stack(workdir, bus, sim.endpoint_url, self.mailboxes, graph)
+        standby = frozenset({f"extractor {plan.extractors}", f"publisher {plan.publishers}"}
+                            if scale_out else ())
+        self.stack = Stack(workdir, bus, sim.endpoint_url, self.mailboxes, graph,
+                           extractors=plan.extractors, publishers=plan.publishers,
+                           standby=standby)
         self.journal = Journal()
         self.user = RandomUser(sim.control, self.mailboxes, plan.seed, self.view, self.journal)
         self.chaos = Chaos(sim, self.stack, broker, random.Random(plan.seed + 3),
-                           graph=graph is not None)
+                           graph=graph is not None, scale_out=scale_out)
 
     def view(self) -> ArchiveView:
         """The archive as it is now."""
@@ -124,7 +136,7 @@ class Convergence:
         """The whole run; the stack is left stopped."""
         try:
             self.stack.start()
-            self.report.killed_initial_sync_at = self.chaos.kill_extractor_mid_initial_sync()
+            self.report.killed_initial_sync_at = self.chaos.kill_extractor_mid_initial_sync(120)
             self._wait_live()
             self._act_under_faults()
             self.sim.faults.clear()
@@ -197,11 +209,12 @@ class Convergence:
     def _check_replay(self) -> None:
         """Stop the sources, let the publisher finish, then replay into a new database."""
         services = self.stack.services
-        sources: tuple[str, ...] = ("listener", "push listener", "extractor")
+        sources = ["listener", "push listener", *self.stack.members("extractor")]
         codes = {name: services[name].stop() for name in sources if name in services}
         while not self._quiet():
             pass
-        codes["publisher"] = services["publisher"].stop()
+        for name in self.stack.members("publisher"):
+            codes[name] = services[name].stop()
         codes["archive"] = services["archive"].stop()
         self.report.exit_codes = codes
         live = archive_snapshot(self.stack.engine)

@@ -1,6 +1,8 @@
 """The pipeline as separate processes — ``mfr archive``, ``publisher``, ``extractor`` and the
 listeners: for EWS two (streaming and push), for Graph one (webhooks) — each one killable and
-restartable, as in a Kafka deployment.
+restartable, as in a Kafka deployment. On Kafka there may be several extractors and publishers,
+each group's members sharing the partitions ("extractor 2", "publisher 2", ...; every extractor
+with a local store and a port of its own); ``standby`` ones are started only when asked.
 
 Every process reads one generated config file; secrets come from the environment, as an admin
 would set them.
@@ -100,6 +102,9 @@ class Stack:
     mailboxes: list[str]
     graph: GraphSource | None = None
     ca_file: Path | None = None  # an https EWS endpoint's CA (exchangelib goes through requests)
+    extractors: int = 1
+    publishers: int = 1
+    standby: frozenset[str] = frozenset()  # services not started by ``start``
     archive_port: int = field(default_factory=free_port)
     extractor_port: int = field(default_factory=free_port)
     listener_port: int = field(default_factory=free_port)
@@ -126,6 +131,7 @@ class Stack:
                 for name, command in (("archive", "archive"), ("publisher", "publisher"),
                                       ("extractor", "extractor"), ("listener", "listener"))
             }
+            self._add_members(env)
             return
         streaming, push = self.mailboxes[::2], self.mailboxes[1::2]
         self.config = self._write("mfr.toml", streaming, "streaming", self.listener_port)
@@ -142,6 +148,26 @@ class Stack:
             "push listener": Service("push listener", ["listener", "-c", str(push_config)], env,
                                      logs / "push-listener.log"),
         }
+        self._add_members(env)
+
+    def _add_members(self, env: dict[str, str]) -> None:
+        """The second and further extractors and publishers of the groups."""
+        self.extractor_ports = {"extractor": self.extractor_port}
+        for n in range(2, self.extractors + 1):
+            name, port = f"extractor {n}", free_port()
+            own = {**env, "MFR_EXTRACTOR__PORT": str(port),
+                   "MFR_EXTRACTOR__STATE_PATH": str(self.workdir / f"extractor-{n}.sqlite3")}
+            self.services[name] = Service(name, ["extractor", "-c", str(self.config)], own,
+                                          self.workdir / f"extractor-{n}.log")
+            self.extractor_ports[name] = port
+        for n in range(2, self.publishers + 1):
+            name = f"publisher {n}"
+            self.services[name] = Service(name, ["publisher", "-c", str(self.config)], env,
+                                          self.workdir / f"publisher-{n}.log")
+
+    def members(self, kind: str) -> list[str]:
+        """The names of the extractors (``kind`` "extractor") or publishers."""
+        return [name for name in self.services if name.split()[0] == kind]
 
     @property
     def archive_url(self) -> str:
@@ -229,9 +255,10 @@ hierarchy_interval_s = 5.0
 """
 
     def start(self) -> None:
-        """Start every service, downstream first."""
+        """Start every service but the standby ones, downstream first."""
         for service in self.services.values():
-            service.start()
+            if service.name not in self.standby:
+                service.start()
 
     def died(self) -> list[str]:
         """Services that exited on their own."""
@@ -247,11 +274,17 @@ hierarchy_interval_s = 5.0
             service.kill()
         self.engine.dispose()
 
-    def extractor_status(self) -> dict[str, dict[str, object]]:
-        """The extractor's per-mailbox status (empty while it is not serving)."""
-        try:
-            found: dict[str, dict[str, object]] = httpx.get(
-                f"http://127.0.0.1:{self.extractor_port}/status", timeout=2).json()
-        except (httpx.HTTPError, ValueError):
-            return {}
-        return found
+    def extractor_status(self, name: str | None = None) -> dict[str, dict[str, object]]:
+        """Per mailbox, its status at the extractor syncing it (empty while none serves);
+        ``name``: that extractor's only."""
+        merged: dict[str, dict[str, object]] = {}
+        for member in [name] if name else self.members("extractor"):
+            try:
+                found: dict[str, dict[str, object]] = httpx.get(
+                    f"http://127.0.0.1:{self.extractor_ports[member]}/status", timeout=2).json()
+            except (httpx.HTTPError, ValueError):
+                continue
+            for mailbox, status in found.items():
+                if merged.get(mailbox, {}).get("state") != "Live":
+                    merged[mailbox] = status
+        return merged

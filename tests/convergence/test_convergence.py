@@ -20,6 +20,10 @@ from tests.kafka.broker import KafkaBroker
 
 CI_PLAN = Plan(seed=7, mailboxes=6, messages=25, actions=300, rate=8.0, fault_rounds=1,
                drain_timeout_s=150.0)
+# Three extractors and two publishers, the third and second joining during the activity, then
+# members killed and stopped and started again: partitions move between them many times.
+SCALE_OUT_PLAN = Plan(seed=5, mailboxes=6, messages=25, actions=160, rate=8.0, fault_rounds=1,
+                      fault_every_s=3.0, drain_timeout_s=150.0, extractors=3, publishers=2)
 
 
 def simulator_section() -> SimulatorSection:
@@ -71,6 +75,21 @@ def test_kafka_converges_under_faults(
     bus = BusSettings(kafka_bootstrap_servers=own_kafka.bootstrap, partitions=3,
                       session_timeout_s=6.0, topic_prefix=f"cv{uuid.uuid4().hex[:8]}")
     report = Convergence(CI_PLAN, sim, bus, tmp_path, own_kafka).run()
+    with capsys.disabled():
+        check(report, tmp_path)
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(600)
+def test_kafka_scale_out_converges_while_members_come_and_go(
+    sim: Simulator, kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Extractors and publishers sharing their groups' 6 partitions, joining, killed and
+    stopped while the user acts, hand mailboxes over without losing, duplicating or corrupting
+    anything: the archive ends equal to Exchange."""
+    bus = BusSettings(kafka_bootstrap_servers=kafka_bootstrap, partitions=6,
+                      session_timeout_s=6.0, topic_prefix=f"cs{uuid.uuid4().hex[:8]}")
+    report = Convergence(SCALE_OUT_PLAN, sim, bus, tmp_path).run()
     with capsys.disabled():
         check(report, tmp_path)
 

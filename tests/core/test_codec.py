@@ -6,16 +6,28 @@ import contextlib
 import io
 import json
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
+import avro.io
+import avro.schema
 import fastavro
 import pytest
 
 from mfr.codec import HEADER_SIZE, MARKER, Codec
+from mfr.diagnosis import ResolvingReader
 from mfr.errors import CodecError, CodecProblem
 from schemas import SCHEMA_DIR
+from tests.core.evolution import released_versions
+from tests.core.samples import SAMPLES, as_written_by, encode_with
 
 NOW = datetime(2026, 11, 23, 12, 30, 15, 123000, tzinfo=UTC)
+RELEASES = [
+    (name, version, path)
+    for name, versions in released_versions(SCHEMA_DIR).items()
+    for version, path in versions
+]
 
 
 @pytest.fixture(scope="module")
@@ -194,3 +206,77 @@ def test_an_unknown_event_type_reads_as_resync() -> None:
     )
     assert isinstance(datum, dict)
     assert datum["event_type"] == "Resync"
+
+
+PRE_EPOCH = datetime(1969, 12, 31, 23, 59, 59, 999500, tzinfo=UTC)
+ELSEWHERE = datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5)))
+
+
+def variants(name: str) -> list[dict[str, Any]]:
+    """The full sample of ``name``, one with its optional fields empty, and one with edge values:
+    instants before the epoch and off UTC with sub-millisecond parts, extreme longs, odd text."""
+    full = SAMPLES[name]
+    sparse = {k: v for k, v in full.items() if v is not None and not isinstance(v, list)}
+    edgy = dict(full)
+    for key, value in full.items():
+        if isinstance(value, datetime):
+            edgy[key] = PRE_EPOCH if len(key) % 2 else ELSEWHERE
+        elif isinstance(value, int) and not isinstance(value, bool):
+            edgy[key] = -(2**63) if key == "version" else 2**31 - 1
+        elif isinstance(value, str) and key not in ENUMS:
+            edgy[key] = value + " \u0000 \U0001f4e7 " + "x" * 300
+        elif isinstance(value, float):
+            edgy[key] = -0.0
+    return [full, sparse, edgy]
+
+
+ENUMS = {"event_type", "target", "source", "scope", "phase", "delete_kind", "importance",
+         "sensitivity", "flag_status", "exchange_api", "component", "state"}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_records_are_byte_identical_to_what_the_avro_package_wrote(codec: Codec, name: str) -> None:
+    """fastavro writes exactly the bytes the avro package wrote before the switch, so records
+    already on the topics and new ones are the same records."""
+    current = SCHEMA_DIR / f"{name}.avsc"
+    for datum in variants(name):
+        with_defaults = codec.decode(codec.encode(name, datum)).datum
+        assert codec.encode(name, datum) == encode_with(current, with_defaults)
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "path"), RELEASES, ids=[f"{n}-v{v}" for n, v, _ in RELEASES]
+)
+def test_every_version_decodes_as_the_avro_package_decoded_it(
+    codec: Codec, name: str, version: int, path: Path
+) -> None:
+    """A record of any released version decodes to what the avro package's resolving reader (the
+    codec before fastavro) made of it."""
+    current = avro.schema.parse((SCHEMA_DIR / f"{name}.avsc").read_text())
+    written = avro.schema.parse(path.read_text())
+    for datum in variants(name):
+        data = encode_with(path, as_written_by(path, codec.decode(codec.encode(name, datum)).datum))
+        reference = ResolvingReader(written, current).read(
+            avro.io.BinaryDecoder(io.BytesIO(data[HEADER_SIZE:]))
+        )
+        assert codec.decode(data).datum == reference, f"{name} v{version}"
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "value", "problem"),
+    [
+        ("MessageState", "categories", "Red", r"categories: an array must be a list, not str"),
+        ("MessageState", "to_recipients", {"name": "x"}, r"to_recipients: an array must be a"),
+        ("MessageState", "datetime_sent", datetime(2026, 1, 1), r"datetime_sent: .*naive"),
+        ("MessageState", "observed_time", 1_700_000_000_000, r"must be a datetime, not int"),
+        ("DeadLetter", "headers", [("trace", b"\x01")], r"headers: a map must be a mapping"),
+        ("DeadLetter", "failed_time", "2026-01-01T00:00:00Z", r"must be a datetime, not str"),
+    ],
+)
+def test_values_fastavro_would_write_with_another_meaning_are_refused(
+    codec: Codec, name: str, field: str, value: object, problem: str
+) -> None:
+    """A string for an array, a naive or numeric timestamp, a list for a map: fastavro would write
+    them as something else; the codec refuses them as the avro package did, naming the field."""
+    with pytest.raises(CodecError, match=r"datum does not match the schema: .*" + problem):
+        codec.encode(name, {**SAMPLES[name], field: value})

@@ -79,7 +79,7 @@ def test_the_services_commands_exist() -> None:
 def test_services_read_the_mounted_example_config_and_secrets_from_the_environment() -> None:
     """The example config is mounted where MFR_CONFIG points; no secret is written inline."""
     for name, service in stack()["services"].items():
-        if "build" not in service:
+        if "build" not in service or name == "certs":  # certs makes files and reads no settings
             continue
         mounts = [v.split(":") for v in service["volumes"]]
         assert ["./deploy/mfr.example.toml", service["environment"]["MFR_CONFIG"], "ro"] in mounts
@@ -109,3 +109,25 @@ def test_the_example_config_is_complete_and_valid(monkeypatch: pytest.MonkeyPatc
     settings = RunSettings.load(EXAMPLE)
     assert settings.exchange.password == SecretStr("from-the-environment")
     assert settings.listener.mailboxes
+
+
+def test_kafka_is_reached_only_over_sasl_ssl_and_the_archive_over_https() -> None:
+    """Kafka publishes no port and offers clients only a SASL_SSL listener (its plaintext one
+    is on the container's loopback); every service connects with SCRAM over TLS, the password
+    from the environment; the archive serves HTTPS and the publisher trusts the stack's CA."""
+    services = stack()["services"]
+    kafka = services["kafka"]
+    assert "ports" not in kafka
+    env = kafka["environment"]
+    protocols = dict(p.split(":") for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    for listener in env["KAFKA_LISTENERS"].split(","):
+        name, address = listener.split("://")
+        assert protocols[name] == "SASL_SSL" or address.startswith("127.0.0.1:"), listener
+    for name in SERVICES:
+        service_env = services[name]["environment"]
+        assert service_env["MFR_BUS__KAFKA_SECURITY__SECURITY_PROTOCOL"] == "SASL_SSL", name
+        assert service_env["MFR_BUS__KAFKA_SECURITY__SASL_PLAIN_PASSWORD"].startswith("${"), name
+        assert "/etc/mfr/tls" in " ".join(services[name]["volumes"]), name
+    assert services["archive"]["environment"]["MFR_ARCHIVE__TLS__CERT_FILE"]
+    assert services["publisher"]["environment"]["MFR_PUBLISHER__ARCHIVE_URL"].startswith("https://")
+    assert services["certs"]["command"][:2] == ["mfr", "certs"]

@@ -47,7 +47,7 @@ class Extraction:
         """A fresh process: checkpoints from the bus, states from the local store file."""
         self.reader = reader or self.new_reader()
         self.checkpoints = Checkpoints(self.reader.api)
-        self.checkpoints.load(self.bus, self.topics[Topic.CHECKPOINTS], self.codec, poll_s=0.05)
+        self.checkpoints.load(self.bus, self.topics[Topic.CHECKPOINTS], self.codec)
         self.store = StateStore(self.workdir / "state.sqlite3", self.codec)
         self.producer = self.bus.producer()
         publisher = StatePublisher(self.producer, self.codec, self.store, self.topics,
@@ -62,11 +62,12 @@ class Extraction:
         return MailboxReader(self.connection, self.mailbox)
 
     def run(self, *, full: bool = False, hierarchy: bool = False, folders: set[str] | None = None,
-            hints: Hints | None = None, messages: set[str] | None = None) -> SyncResult:
+            hints: Hints | None = None, messages: set[str] | None = None,
+            folder_checks: set[str] | None = None) -> SyncResult:
         """One sync cycle."""
         request = SyncRequest(self.mailbox, full=full, hierarchy=hierarchy,
                               folders=folders or set(), hints=hints or Hints(),
-                              messages=messages or set())
+                              messages=messages or set(), folder_checks=folder_checks or set())
         return self.sync.run(request)
 
     def latest(self, topic: Topic) -> dict[str, dict[str, Any]]:

@@ -29,8 +29,17 @@ def test_a_modified_folder_has_its_items_synced() -> None:
     """A folder's Modified event syncs that folder's items too: subscribed to all folders, it is
     all Exchange says of a move to Deleted Items (the item events name the AllItems folder)."""
     request = request_for(change_event("a@x.com", "Modified", target="Folder", id="inbox"))
-    assert request.hierarchy
     assert request.folders == {"inbox"}
+
+
+def test_a_modified_folder_is_checked_before_a_hierarchy_sync() -> None:
+    """A Modified folder is mostly a count change, which no hierarchy sync reports: the cycle
+    checks the folder's place first instead of syncing the hierarchy outright."""
+    request = request_for(change_event("a@x.com", "Modified", target="Folder", id="inbox"))
+    assert request.folder_checks == {"inbox"}
+    assert not request.hierarchy
+    renamed_parent = request_for(change_event("a@x.com", "Modified", target="Folder"))
+    assert renamed_parent.hierarchy  # no folder named: nothing to check cheaply
 
 
 def test_a_moved_item_names_both_folders_and_its_old_id() -> None:

@@ -132,3 +132,51 @@ def test_initial_sync_progress_is_reported_for_the_admin_page(
     assert statuses[-1]["state"] == "Live"
     assert statuses[-1]["messages"] == 1200
     extractor.close()
+
+
+def test_a_mailbox_handed_to_another_extractor_continues_from_the_bus(
+    sim: Simulator, smtp: str, connection: EwsConnection, bus_settings: BusSettings,
+    tmp_path: Path,
+) -> None:
+    """An extractor taking a mailbox over (its own, empty local store) loads the checkpoints and
+    states the first one published, and its fresh listing of the folder tree still sees a folder
+    removed meanwhile: nothing is published twice, the removed folder ends deleted."""
+    projects = sim.control.create_folder(smtp, "msgfolderroot", "Projects")
+    for n in range(5):
+        sim.control.create_item(smtp, "inbox", subject=f"m{n}", new_mail=False)
+    sim.control.create_item(smtp, projects, subject="filed", new_mail=False)
+
+    def extractor(name: str) -> Extractor:
+        settings = ExtractorSettings(
+            exchange=connection.settings, bus=bus_settings,
+            extractor=ExtractorSection(state_path=tmp_path / f"{name}.sqlite3", coalesce_s=0.05,
+                                       retry_after_s=0.1, attempts=2))
+        made = Extractor(settings, open_bus(bus_settings), connection, Codec())
+        made.start()
+        return made
+
+    resync = Codec().encode("ChangeEvent", change_event(smtp, "Resync"))
+    first = extractor("first")
+    send(first.bus, bus_settings, resync, mailbox=smtp)
+    until(first, lambda: len(latest(first.bus, bus_settings, Topic.MESSAGES)) == 6)
+    first.close()  # leaves the group: its partitions go to the next member
+    first.bus.close()
+    sim.control.delete_folder(smtp, projects)  # gone for good while nobody syncs the mailbox
+    sim.control.create_item(smtp, "inbox", subject="late", new_mail=False)
+    second = extractor("second")
+    send(second.bus, bus_settings, resync, mailbox=smtp)
+
+    def settled() -> bool:
+        messages = {m["subject"]: m for m in latest(second.bus, bus_settings, Topic.MESSAGES)}
+        return "late" in messages and messages["filed"]["deleted"]
+
+    until(second, settled)
+    messages = latest(second.bus, bus_settings, Topic.MESSAGES)
+    assert sorted(m["subject"] for m in messages) == sorted(
+        [f"m{n}" for n in range(5)] + ["filed", "late"])
+    [gone] = [m for m in messages if m["subject"] == "filed"]
+    assert gone["last_known_folder_key"] == projects
+    folders = {f["folder_key"]: f for f in latest(second.bus, bus_settings, Topic.FOLDERS)}
+    assert folders[projects]["deleted"]
+    second.close()
+    second.bus.close()

@@ -2,6 +2,12 @@
 by hand: Maven fetches the broker's jars from Maven Central (cached in ``~/.m2`` and in
 ``MFR_KAFKA_CACHE``, default ``~/.cache/mfr``), the broker runs on free loopback ports from a
 temporary directory, and ``stop`` ends it. ``python -m tests.kafka.broker`` runs one by hand.
+
+Beside its plaintext listener, a broker can open a SASL_SSL one (``secure=True``), as production
+clusters do: TLS with a certificate from a CA made for the run (``cryptography``, through the
+``mfr.certs``), and SCRAM-SHA-512 users added when the storage is formatted (KRaft
+keeps SCRAM credentials in its metadata log, so no ZooKeeper step is needed). The broker talks to
+itself over the plaintext listener, so the secure one carries client traffic only.
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ import socket
 import subprocess
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+
+from mfr.certs import keystore_file, server_files
 
 POM = Path(__file__).with_name("pom.xml")
 KAFKA_VERSION = "4.1.1"
@@ -71,13 +80,32 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class SecureListener:
+    """How a client reaches a broker's SASL_SSL listener: address, the CA to trust, a SCRAM user."""
+
+    bootstrap: str
+    ca_file: Path
+    username: str
+    password: str
+    mechanism: str = "SCRAM-SHA-512"
+
+
 class KafkaBroker:
     """One KRaft broker+controller on loopback, in ``workdir``; restartable on the same ports."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, secure: bool = False) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.controller_port = free_port()
+        self.secure: SecureListener | None = None
+        if secure:
+            self.secure = SecureListener(
+                bootstrap=f"127.0.0.1:{free_port()}",
+                ca_file=workdir / "tls" / "ca.pem",
+                username="mfr",
+                password=uuid.uuid4().hex,
+            )
         self._process: subprocess.Popen[bytes] | None = None
         self._formatted = False
 
@@ -113,16 +141,21 @@ class KafkaBroker:
 
     def _write_config(self) -> Path:
         properties = self.workdir / "server.properties"
+        listeners = [f"PLAINTEXT://127.0.0.1:{self.port}"]
+        protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        if self.secure is not None:
+            listeners.append(f"SASL_SSL://{self.secure.bootstrap}")
+            protocols += ",SASL_SSL:SASL_SSL"
         properties.write_text("\n".join([
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
-            f"CONTROLLER://127.0.0.1:{self.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            f"listeners={','.join(listeners)},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners={','.join(listeners)}",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"listener.security.protocol.map={protocols}",
             "inter.broker.listener.name=PLAINTEXT",
+            *self._secure_config(),
             f"log.dirs={self.workdir / 'data'}",
             "offsets.topic.replication.factor=1",
             "offsets.topic.num.partitions=3",
@@ -137,11 +170,27 @@ class KafkaBroker:
         (self.workdir / "log4j2.properties").write_text(_LOG4J)
         return properties
 
+    def _secure_config(self) -> list[str]:
+        if self.secure is None:
+            return []
+        keystore = keystore_file(server_files(self.secure.ca_file.parent))
+        return [
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={keystore}",
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        ]
+
     def _format(self, classpath: str, properties: Path) -> None:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        users = []
+        if self.secure is not None:
+            user = f"name={self.secure.username},password={self.secure.password}"
+            users = ["--add-scram", f"SCRAM-SHA-512=[{user}]"]
         result = subprocess.run(
             ["java", "-cp", classpath, "kafka.tools.StorageTool", "format",
-             f"--cluster-id={cluster_id}", "-c", str(properties)],
+             f"--cluster-id={cluster_id}", "-c", str(properties), *users],
             capture_output=True, text=True, check=False, timeout=120,
         )
         if result.returncode != 0:

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from listener import subscriber
+from listener.affinity import PushSubscribe
 from mfr.settings import BusSettings
 from simulator import Simulator
 from tests.kafka.broker import KafkaBroker
@@ -186,3 +188,31 @@ def test_a_subscription_exchange_gave_up_on_is_renewed(
     harness.changes.until(lambda e: len([x for x in e if x["event_type"] == "Resync"]) == 2, 30,
                           "a resync")
     assert harness.changes.of(mailbox, "Resync")[-1]["reason"] == "ErrorInvalidWatermark"
+
+
+def test_a_renewal_exchange_rejects_falls_back_to_a_resync_once(
+    sim: Simulator, make_listener: Make, embedded_bus: BusSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """If Exchange refuses the renewal from the watermark itself (here ErrorSchemaValidation, as it
+    answers exchangelib's own m:Watermark), the listener subscribes once without it and resyncs
+    the mailbox; it never sends the refused request again."""
+    monkeypatch.setattr(subscriber, "WatermarkPushSubscribe", PushSubscribe)  # exchangelib as is
+    [mailbox] = new_mailboxes(sim, 1)
+    harness = push_listener(make_listener, embedded_bus, [mailbox], clock=sim.clock.monotonic)
+    [first] = sim.control.subscriptions()
+    sim.faults.lose_push(9)
+    sim.control.create_item(mailbox, subject="never delivered")
+    _advance_until(sim, lambda: "gave up" in _deliveries(sim, first["id"]),
+                   "Exchange gives up the subscription")
+    _advance_until(sim, lambda: [s["id"] for s in sim.control.subscriptions()]
+                   not in ([], [first["id"]]), "a renewed subscription")
+    harness.changes.until(lambda e: len([x for x in e if x["event_type"] == "Resync"]) == 2, 30,
+                          "a resync")
+    assert harness.changes.of(mailbox, "Resync")[-1]["reason"] == "ErrorSchemaValidation"
+    for _ in range(10):  # more than a few check periods: nothing is retried
+        sim.clock.advance(5)
+        time.sleep(0.05)
+    refused = [r for r in sim.request_log.entries("Subscribe", mailbox)
+               if r.result == "ErrorSchemaValidation"]
+    assert len(refused) == 1

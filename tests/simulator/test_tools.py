@@ -71,7 +71,11 @@ def test_json_control_api(sim: Simulator) -> None:
     bad = httpx.post(f"{base}/mailboxes/{smtp}/move_item", json={"item_id": "nope"})
     assert bad.status_code == 400
     assert httpx.post(f"{base}/faults/throttle", json={"next_n": 1}).status_code == 200
-    assert code(post(sim, envelope("<m:GetFolder/>", impersonate=smtp))) == "ErrorServerBusy"
+    get_inbox = (
+        "<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape>"
+        "<m:FolderIds><t:DistinguishedFolderId Id='inbox'/></m:FolderIds></m:GetFolder>"
+    )
+    assert code(post(sim, envelope(get_inbox, impersonate=smtp))) == "ErrorServerBusy"
     log = httpx.get(f"{base}/requests", params={"mailbox": smtp}).json()["result"]
     assert log[-1]["result"] == "ErrorServerBusy"
     assert httpx.post(f"{base}/clock/advance", json={"seconds": 1}).status_code == 200

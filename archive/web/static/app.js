@@ -1,12 +1,53 @@
-// A little help for the server-rendered pages: picking a time shows the mailbox as it was then.
+// A little help for the server-rendered pages. The server speaks UTC; this shows times in the
+// browser's own time zone (UTC stays in each time's title), lets the "as it was on" picker be
+// used in local time, and keeps the chosen message in view.
+const pad = (n) => String(n).padStart(2, "0");
+
+function zoneName(date) {
+  const part = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" })
+    .formatToParts(date).find((p) => p.type === "timeZoneName");
+  return part ? part.value : "";
+}
+
+function localText(date, seconds) {
+  const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+  const time = `${pad(date.getHours())}:${pad(date.getMinutes())}` +
+    (seconds ? `:${pad(date.getSeconds())}` : "");
+  return `${day} ${time} ${zoneName(date)}`;
+}
+
+function localInputValue(date) {
+  return localText(date, false).slice(0, 16).replace(" ", "T");
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  for (const node of document.querySelectorAll("time[datetime]")) {
+    const date = new Date(node.getAttribute("datetime"));
+    if (!Number.isNaN(date.getTime())) node.textContent = localText(date, false);
+  }
   const picker = document.getElementById("asof");
   if (picker) {
+    const zone = document.getElementById("asof-tz");
+    if (zone) zone.textContent = `(${zoneName(new Date())})`;
+    const shown = picker.dataset.utc ? new Date(picker.dataset.utc) : null;
+    if (shown && !Number.isNaN(shown.getTime())) picker.value = localInputValue(shown);
+    const send = () => {
+      // The picker's value is local time; the server is sent the same instant in UTC.
+      const hidden = document.getElementById("asof-utc");
+      const chosen = new Date(picker.value);
+      if (!picker.value || Number.isNaN(chosen.getTime())) return;
+      hidden.name = "at";
+      hidden.value = chosen.toISOString();
+      picker.removeAttribute("name");
+    };
+    picker.form.addEventListener("submit", send);
     picker.addEventListener("change", () => {
-      if (picker.value) picker.form.submit();
+      if (picker.value) {
+        send();
+        picker.form.submit();
+      }
     });
   }
-  // Keep the chosen message in view after navigation.
   const selected = document.querySelector("tr.selected");
   if (selected) selected.scrollIntoView({ block: "nearest" });
 });

@@ -16,11 +16,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from mfr.certs import self_signed_rsa
 from simulator import Simulator, SimulatorSection
 from simulator.graph.auth import CLOCK_SKEW_S
 from simulator.graph.ids import user_id
 from simulator.settings import GraphSection
-from simulator.tls import self_signed_rsa
 from tests.simulator.conftest import new_smtp
 from tests.simulator.graph.conftest import check_response
 

@@ -31,8 +31,8 @@ import msal
 import pytest
 import requests
 
+from mfr.certs import server_files
 from simulator import Simulator, SimulatorSection
-from simulator.tls import server_files
 from tests.simulator.conftest import new_smtp
 from tests.simulator.graph.conftest import check_response
 

@@ -1,11 +1,13 @@
-"""Certificates for the simulator: a throwaway CA and server certificate for HTTPS, and
-self-signed RSA certificates for applications that authenticate with a certificate credential.
+"""Certificates made with ``cryptography``: a private CA and a server certificate signed by it,
+and self-signed RSA certificates for applications that authenticate with a certificate credential.
 
-Why HTTPS at all: msal only accepts an ``https://`` authority (``msal.authority.canonicalize``
-refuses anything else), so the token endpoint must be reachable over TLS for an unmodified msal to
-use it. The simulator therefore makes its own CA once, keeps it in a directory, and issues a
-server certificate naming the loopback addresses (``127.0.0.1``, ``::1``, ``localhost``) and the
-configured host; clients trust the CA file (``requests``' ``verify=``, httpx's ``verify=``).
+Who needs them: the simulator's HTTPS face (msal only accepts an ``https://`` authority, so the
+token endpoint must be reachable over TLS for an unmodified msal to use it); a Docker Compose
+stack, whose Kafka and archive speak TLS with no CA of the organisation at hand (``mfr certs``);
+and tests of every TLS hop. The CA is made once and kept in a directory; the server certificate
+names the hosts asked for (by default the loopback addresses ``127.0.0.1``, ``::1``,
+``localhost``); clients trust the CA file (``requests``' ``verify=``, httpx's ``verify=``, Kafka's
+``ssl_cafile``). A production deployment uses its organisation's CA instead.
 
 Decisions:
 - TLS keys are ECDSA P-256: generated in a millisecond, accepted by every TLS stack we use.
@@ -58,7 +60,11 @@ class KeyPair:
     cert_pem: bytes
 
 
-def server_files(directory: Path, hosts: tuple[str, ...] = LOOPBACK_NAMES) -> TlsFiles:
+def server_files(
+    directory: Path,
+    hosts: tuple[str, ...] = LOOPBACK_NAMES,
+    label: str = "Mailbox Folder Replication simulator",
+) -> TlsFiles:
     """The CA and a server certificate for ``hosts`` in ``directory``, made when missing or no
     longer fit (expiring within a day, or not naming every host), reused otherwise."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -75,7 +81,7 @@ def server_files(directory: Path, hosts: tuple[str, ...] = LOOPBACK_NAMES) -> Tl
     if ca is None:
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_cert = _certificate(
-            subject="Mailbox Folder Replication simulator CA",
+            subject=f"{label} CA",
             key=ca_key,
             issuer_key=ca_key,
             issuer=None,
@@ -87,7 +93,7 @@ def server_files(directory: Path, hosts: tuple[str, ...] = LOOPBACK_NAMES) -> Tl
         ca = (ca_cert, ca_key)
     server_key = ec.generate_private_key(ec.SECP256R1())
     server_cert = _certificate(
-        subject="Mailbox Folder Replication simulator",
+        subject=label,
         key=server_key,
         issuer_key=ca[1],
         issuer=ca[0],
@@ -98,6 +104,14 @@ def server_files(directory: Path, hosts: tuple[str, ...] = LOOPBACK_NAMES) -> Tl
     _write(files.key_file, _private_pem(server_key), secret=True)
     _write(files.cert_file, server_cert.public_bytes(serialization.Encoding.PEM))
     return files
+
+
+def keystore_file(files: TlsFiles) -> Path:
+    """The server's key followed by its certificate in one file (Kafka's PEM key store),
+    readable by the owner only."""
+    path = files.key_file.with_name("server-keystore.pem")
+    _write(path, files.key_file.read_bytes() + files.cert_file.read_bytes(), secret=True)
+    return path
 
 
 def self_signed_rsa(common_name: str, days: int = 365) -> KeyPair:

@@ -1,0 +1,135 @@
+"""No 5xx from bad input: out-of-range numbers, cursors and times get 400 or 404 with a reason,
+deeply nested or huge JSON 400 or 413, and every answer (errors and crashes included) carries
+the security headers."""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+import pytest
+
+from archive.settings import ArchiveSettings
+from archive.web.app import create_app
+from tests.archive.conftest import PASSWORD, RunningArchive
+from tests.archive.records import batch, folder, message
+from tests.archive.server import ThreadedServer
+
+ALICE = "alice@example.com"
+HUGE = "99999999999999999999999"
+HEADERS = ("x-content-type-options", "x-frame-options", "content-security-policy")
+# Only the out-of-range numbers reach the database (whose integer limits differ): both run it.
+both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def cursor_of(text: str) -> str:
+    """A cursor as the archive encodes one."""
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def secured(reply: httpx.Response) -> httpx.Response:
+    """``reply``, after checking it carries the security headers."""
+    for name in HEADERS:
+        assert name in reply.headers, (reply.status_code, reply.request.url, name)
+    return reply
+
+
+@both_databases
+def test_out_of_range_numbers_and_times_get_4xx_with_a_reason(archive: RunningArchive) -> None:
+    """A 23-digit message id (API and ?message=), a cursor holding one, and times outside the
+    years 1-9999 in UTC: 404 or 400 naming the problem, never 500."""
+    stored = archive.ingest(batch(folder(ALICE, "inbox", 1), message(ALICE, "a1", 1)))
+    assert stored.status_code == 200
+    base = f"/api/v1/mailboxes/{ALICE}"
+    with archive.client(ALICE) as client:
+        reply = secured(client.get(f"{base}/messages/{HUGE}"))
+        assert reply.status_code == 404
+        assert reply.json()["detail"] == "no such message in this mailbox"
+        assert secured(client.get(f"{base}/messages/-{HUGE}")).status_code == 404
+        for raw in (f"{HUGE}:1", f"1:{HUGE}", f"-{HUGE}:1", "1:-1"):
+            reply = secured(client.get(f"{base}/messages", params={"cursor": cursor_of(raw)}))
+            assert reply.status_code == 400, raw
+            assert "cursor" in reply.json()["detail"]
+        page = secured(client.get(f"/mailbox/{ALICE}", params={"message": HUGE}))
+        assert page.status_code == 200
+        assert "Subject a1" in page.text
+        for name in ("at", "received_from", "received_to"):
+            for bad in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+                reply = secured(client.get(f"{base}/messages", params={name: bad}))
+                assert reply.status_code == 400, (name, bad)
+                assert name in reply.json()["detail"]
+                assert "outside the years 1 to 9999" in reply.json()["detail"]
+        reply = secured(client.get(f"{base}/folders", params={"at": "0001-01-01T00:00:00+14:00"}))
+        assert reply.status_code == 400
+        for bad in ("yesterday", HUGE, "2026-13-40"):
+            reply = secured(client.get(f"{base}/folders", params={"at": bad}))
+            assert reply.status_code == 400, bad
+            assert reply.json()["detail"].startswith("query.at:")
+        reply = secured(client.get(f"{base}/messages", params={"limit": HUGE}))
+        assert reply.status_code == 400
+        page = client.get(f"/mailbox/{ALICE}", params={"at": "0001-01-01T00:00:00+14:00"})
+        assert secured(page).status_code == 200
+
+
+@sqlite_only
+def test_deeply_nested_or_huge_json_gets_400_or_413(archive: RunningArchive) -> None:
+    """JSON nested 100,000 levels to the ingest API: 400; to the sign-in: 413 (over the small
+    limit of every non-ingest body), as is a huge one; nested within the limit: 400."""
+    nested = b"[" * 100_000 + b"]" * 100_000
+    reply = secured(
+        httpx.post(
+            f"{archive.url}/api/ingest/v1/batches",
+            content=b'{"records": ' + nested + b"}",
+            headers={"Authorization": f"Bearer {archive.token}",
+                     "Content-Type": "application/json"},
+        )
+    )
+    assert reply.status_code == 400
+    assert "nested too deeply" in reply.json()["detail"]
+    session = f"{archive.url}/api/v1/session"
+    json_type = {"Content-Type": "application/json"}
+    assert secured(httpx.post(session, content=nested, headers=json_type)).status_code == 413
+    huge = b'{"username": "' + b"a" * 1_000_000 + b'", "password": "x"}'
+    assert secured(httpx.post(session, content=huge, headers=json_type)).status_code == 413
+
+    def chunks() -> object:
+        yield huge
+
+    streamed = httpx.post(session, content=chunks(), headers=json_type)  # type: ignore[arg-type]
+    assert secured(streamed).status_code == 413
+    within = b'{"username": ' + b"[" * 20_000 + b"]" * 20_000 + b', "password": "x"}'
+    assert secured(httpx.post(session, content=within, headers=json_type)).status_code == 400
+
+
+@sqlite_only
+def test_every_answer_carries_the_security_headers_even_a_crash(
+    settings: ArchiveSettings,
+) -> None:
+    """200, 303, 401, 403, 404, 405 and a route that crashes (500) all carry the headers; the
+    500 tells nothing of the crash."""
+    app = create_app(settings, purge=False)
+
+    def boom() -> None:
+        raise RuntimeError("secret detail of a crash")
+
+    app.add_api_route("/boom", boom)
+    server = ThreadedServer(app)
+    server.start()
+    try:
+        url = server.url
+        assert secured(httpx.get(f"{url}/healthz")).status_code == 200
+        assert secured(httpx.get(f"{url}/")).status_code == 303
+        assert secured(httpx.get(f"{url}/api/v1/session")).status_code == 401
+        evil = {"Origin": "http://evil.example"}
+        assert secured(httpx.delete(f"{url}/api/v1/session", headers=evil)).status_code == 403
+        assert secured(httpx.get(f"{url}/nowhere")).status_code == 404
+        assert secured(httpx.put(f"{url}/healthz")).status_code == 405
+        crash = secured(httpx.get(f"{url}/boom"))
+        assert crash.status_code == 500
+        assert "secret detail" not in crash.text
+        assert secured(httpx.post(f"{url}/api/v1/session", json={"username": ALICE,
+                                                                  "password": PASSWORD}))
+    finally:
+        server.stop()
+        app.state.archive.engine.dispose()
