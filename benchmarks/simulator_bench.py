@@ -28,7 +28,7 @@ from exchangelib import BASIC, IMPERSONATION, Account, Configuration, Credential
 from exchangelib.version import EXCHANGE_2016
 from lxml import etree
 
-from simulator.settings import SimulatorSection
+from simulator.settings import DEFAULT_SCHEMA_DIR
 from simulator.validation import RequestValidator
 
 SMTP = "alice.horvat1@sim.example"
@@ -161,7 +161,7 @@ def _validation_cost(
 def _check_cost_us(ids: list[str], repeat: int = 300) -> dict[str, float]:
     """CPU microseconds of validating each workload's request, in this process: the best of
     ``repeat`` (the figure machine load disturbs least)."""
-    validator = RequestValidator(SimulatorSection().schema_dir)
+    validator = RequestValidator(DEFAULT_SCHEMA_DIR)
     costs: dict[str, float] = {}
     for name, request in _workloads(ids).items():
         root = etree.fromstring(request)

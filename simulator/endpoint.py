@@ -108,7 +108,7 @@ class Endpoint:
         request_log: RequestLog,
         validator: ResponseValidator | None,
         streaming: Callable[[Context, SoapRequest, Outcome, Route], Response] | None = None,
-        request_validator: RequestValidator | None = None,  # None: a benchmark's baseline only
+        request_validator: RequestValidator | None = None,  # None: no schema at hand
     ) -> None:
         self.store = store
         self.settings = settings

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import structlog
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -39,7 +40,7 @@ from simulator.faults import Faults
 from simulator.graph.face import GraphFace
 from simulator.push import PushDispatcher
 from simulator.requestlog import RequestLog
-from simulator.settings import SimulatorSection
+from simulator.settings import DEFAULT_SCHEMA_DIR, SimulatorSection, schema_dir_of
 from simulator.store import Store
 from simulator.streaming import Streams
 from simulator.throttling import Throttle
@@ -47,6 +48,8 @@ from simulator.validation import RequestValidator, ResponseValidator
 
 EWS_PATH = "/EWS/Exchange.asmx"
 
+
+log = structlog.get_logger(__name__)
 
 class Simulator:
     """An EWS server over simulated mailboxes, with control, faults and a request log."""
@@ -60,7 +63,20 @@ class Simulator:
         self.faults = Faults()
         self.request_log = RequestLog()
         self.throttle = Throttle(s.limits)
-        self.validator = ResponseValidator(s.schema_dir) if s.validate_responses else None
+        schema_dir = schema_dir_of(s)
+        if schema_dir is None:
+            # Refusing what Exchange refuses needs Microsoft's schema; without it the simulator
+            # still serves (a demo from an installed package), and says what it cannot check.
+            log.warning(
+                "EWS requests are not validated: no EWS schema; set [simulator] schema_dir "
+                "to the folder of Microsoft's messages.xsd and types.xsd",
+                looked_in=str(DEFAULT_SCHEMA_DIR),
+            )
+        self.validator: ResponseValidator | None = None
+        if s.validate_responses:
+            if schema_dir is None:
+                raise SimulatorError("validate_responses needs the EWS schema: set schema_dir")
+            self.validator = ResponseValidator(schema_dir)
         self.ews = Endpoint(
             self.store,
             s,
@@ -69,7 +85,7 @@ class Simulator:
             self.request_log,
             self.validator,
             # Always on, as on Exchange: it costs too little to switch (simulator/README.md).
-            request_validator=RequestValidator(s.schema_dir),
+            request_validator=RequestValidator(schema_dir) if schema_dir else None,
         )
         self.ews.streaming = Streams(self.ews)
         self.push = PushDispatcher(self.ews)

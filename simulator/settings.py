@@ -13,6 +13,15 @@ from mfr.settings import MfrSettings, Section
 DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ews-schema"
 
 
+def schema_dir_of(section: SimulatorSection) -> Path | None:
+    """Where Microsoft's EWS schema is: the configured folder (which must hold it), else the
+    reference copy beside the project when there is one, else None (an installed simulator
+    without the reference, e.g. a container image: it then cannot validate requests)."""
+    if section.schema_dir is not None:
+        return section.schema_dir
+    return DEFAULT_SCHEMA_DIR if (DEFAULT_SCHEMA_DIR / "messages.xsd").is_file() else None
+
+
 class Limits(Section):
     """Exchange's throttling budgets (defaults: Exchange Online's, from
     how-to-maintain-affinity-between-group-of-subscriptions-and-mailbox-server.md)."""
@@ -115,9 +124,10 @@ class SimulatorSection(Section):
     validate_responses: bool = Field(
         default=False, description="check every response body against messages.xsd"
     )
-    schema_dir: Path = Field(
-        default=DEFAULT_SCHEMA_DIR,
-        description="folder holding messages.xsd and types.xsd: every request is validated",
+    schema_dir: Path | None = Field(
+        default=None,
+        description="folder holding messages.xsd and types.xsd: every request is validated; "
+        "unset: ../shared/reference/ews-schema beside the project, if there",
     )
     tls: bool = Field(
         default=False, description="serve HTTPS with a certificate of the simulator's own CA"

@@ -8,8 +8,6 @@ top and deep down, however many messages the folder holds (each filter query wal
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +20,6 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    tuple_,
 )
 
 from archive.browse.models import (
@@ -34,13 +31,10 @@ from archive.browse.models import (
     at_ms,
     from_ms,
 )
+from archive.browse.ordering import BIGINT, Order
 from archive.store.tables import folders, message_history, messages
 
-BIGINT = 2**63  # every id and time in the store is a signed 64-bit integer
-
-
-class BadCursorError(ValueError):
-    """A cursor that this archive did not hand out."""
+NEWEST_FIRST = Order()
 
 
 @dataclass(frozen=True)
@@ -57,71 +51,60 @@ class MessageFilter:
     at: int | None = None
 
 
-def encode_cursor(sort_time: int, ident: int) -> str:
-    """The opaque cursor after the row (sort_time, ident)."""
-    return base64.urlsafe_b64encode(f"{sort_time}:{ident}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[int, int]:
-    """The (sort_time, id) a cursor points after."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        sort_time, ident = (int(part) for part in raw.split(":"))
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise BadCursorError("cursor is not one this archive handed out") from exc
-    if not (-BIGINT <= sort_time < BIGINT and 0 <= ident < BIGINT):
-        raise BadCursorError("cursor is not one this archive handed out (numbers out of range)")
-    return sort_time, ident
-
-
 def message_page(
-    conn: Connection, box: int, wanted: MessageFilter, cursor: str | None, limit: int
+    conn: Connection,
+    box: int,
+    wanted: MessageFilter,
+    cursor: str | None,
+    limit: int,
+    order: Order = NEWEST_FIRST,
 ) -> MessagePage:
-    """A page of the messages ``wanted`` selects."""
+    """A page of the messages ``wanted`` selects, in ``order``."""
     table, ident, query = _base(box, wanted)
     if cursor:
-        query = query.where(tuple_(table.c.sort_time, ident) < tuple_(*decode_cursor(cursor)))
-    query = query.order_by(table.c.sort_time.desc(), ident.desc()).limit(limit + 1)
-    rows = list(conn.execute(query))
+        query = query.where(order.after(table, ident, cursor))
+    query = query.add_columns(order.key(table).label("order_key"))
+    rows = list(conn.execute(query.order_by(*order.by(table, ident)).limit(limit + 1)))
     items = [_summary(row._mapping, row._mapping[ident.name]) for row in rows[:limit]]
-    last = items[-1] if len(rows) > limit else None
+    last = rows[limit - 1] if len(rows) > limit else None
     return MessagePage(
-        items=items, next_cursor=encode_cursor(_ms(last.sort_time), last.id) if last else None
+        items=items,
+        next_cursor=order.encode(last.order_key, last._mapping[ident.name]) if last else None,
     )
 
 
 @dataclass(frozen=True)
 class PagePlace:
-    """Where a page sits in its list: for "51–100 of 230" and a link to the newer page."""
+    """Where a page sits in its list: for "51 to 100 of 230" and a link to the page before."""
 
     first: int  # 1-based position of the page's first message
     total: int
     has_newer: bool
-    newer_cursor: str | None  # None with has_newer: the newer page is the first one
+    newer_cursor: str | None  # None with has_newer: the page before is the first one
 
 
 def page_place(
-    conn: Connection, box: int, wanted: MessageFilter, cursor: str | None, limit: int
+    conn: Connection, box: int, wanted: MessageFilter, cursor: str | None, limit: int,
+    *, order: Order = NEWEST_FIRST,
 ) -> PagePlace:
     """The place of the page that starts after ``cursor``. Counting costs a scan of the
-    filtered list (an index range, not the table); the newer page is found by keyset too,
-    walking forwards from the cursor."""
+    filtered list (an index range, not the table); the page before is found by keyset too,
+    walking backwards from the cursor."""
     table, ident, query = _base(box, wanted)
     total = _count(conn, query)
     if not cursor:
         return PagePlace(first=1, total=total, has_newer=False, newer_cursor=None)
-    mark = tuple_(*decode_cursor(cursor))
-    before = _count(conn, query.where(tuple_(table.c.sort_time, ident) >= mark))
-    newer = list(
+    upto = query.where(order.up_to(table, ident, cursor))
+    before = _count(conn, upto)
+    earlier = list(
         conn.execute(
-            query.where(tuple_(table.c.sort_time, ident) >= mark)
-            .order_by(table.c.sort_time.asc(), ident.asc())
+            upto.with_only_columns(order.key(table), ident)
+            .order_by(*order.by(table, ident, reverse=True))
             .limit(limit + 1)
-            .with_only_columns(table.c.sort_time, ident)
         )
     )
-    # the newer page ends at the cursor's row; the row just newer than it is that page's cursor
-    newer_cursor = encode_cursor(*newer[limit]) if len(newer) > limit else None
+    # the page before ends at the cursor's row; the row just before that page is its cursor
+    newer_cursor = order.encode(*earlier[limit]) if len(earlier) > limit else None
     return PagePlace(first=before + 1, total=total, has_newer=before > 0,
                      newer_cursor=newer_cursor)
 
@@ -183,10 +166,6 @@ def _contains(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _ms(when: Any) -> int:
-    return int(when.timestamp() * 1000)
-
-
 def _summary(row: Any, ident: int) -> MessageSummary:
     return MessageSummary(**_summary_fields(row, ident))
 
@@ -217,7 +196,9 @@ def _summary_fields(row: Any, ident: int) -> dict[str, Any]:
         # Already in Deleted Items when first seen: never seen anywhere else, so the time it
         # was deleted is not known (its deleted_time is the first sync's).
         "deleted_before_replication": bool(
-            row["deleted"] and row["folder_key"] and row["folder_key"] == row["last_known_folder_key"]
+            row["deleted"]
+            and row["folder_key"]
+            and row["folder_key"] == row["last_known_folder_key"]
         ),
     }
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from archive.accounts import Principal
-from archive.browse.listing import BadCursorError, MessageFilter, message_detail, message_page
+from archive.browse.listing import MessageFilter, message_detail, message_page
 from archive.browse.models import (
     FolderTree,
     MailboxReplication,
@@ -24,6 +24,7 @@ from archive.browse.models import (
     TimeOutOfRangeError,
     to_ms,
 )
+from archive.browse.ordering import BadCursorError
 from archive.browse.tree import folder_tree, mailbox_id, replication, summaries
 from archive.web.context import ArchiveContext, api_principal, audit_admin_read, context
 from archive.web.signin import Refused, attempt_sign_in, attempt_sign_out

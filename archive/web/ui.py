@@ -17,13 +17,13 @@ from fastapi.templating import Jinja2Templates
 
 from archive.accounts import Principal
 from archive.browse.listing import (
-    BadCursorError,
     MessageFilter,
     message_detail,
     message_page,
     page_place,
 )
-from archive.browse.models import FolderNode, FolderTree, from_ms, to_ms
+from archive.browse.models import FolderNode, FolderTree, TimeOutOfRangeError, from_ms, to_ms
+from archive.browse.ordering import SORT_PATTERN, BadCursorError, Order
 from archive.browse.tree import first_change_time, folder_tree, mailbox_id, summaries
 from archive.web.context import ArchiveContext, audit_admin_read, context, session_principal
 from archive.web.csrf import STALE_FORM, form_token, form_token_ok
@@ -49,6 +49,15 @@ def _duration(millis: int | None) -> str:
 
 
 templates.env.filters["duration"] = _duration
+
+
+def _size(octets: int | None) -> str:
+    if octets is None:
+        return "—"
+    return f"{octets / 1024:.0f} KB" if octets >= 1024 else f"{octets} B"
+
+
+templates.env.filters["size"] = _size
 
 
 def _when_ms(millis: int | None) -> str:
@@ -131,7 +140,8 @@ def mailbox_page(
     at: Annotated[str | None, Query(max_length=40)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     deleted: Annotated[str, Query(pattern="^(show|hide)$")] = "show",
-    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,  # a sorted one holds a key
+    sort: Annotated[str | None, Query(pattern=SORT_PATTERN)] = None,
 ) -> Response:
     """The three panes of ``mailbox``."""
     if me is None:
@@ -142,10 +152,11 @@ def mailbox_page(
     audit_admin_read(request, me, address)
     try:
         at_ms = _parse_at(at)
-    except ValueError:
-        message = (f"“{at}” is not a date and time this archive understands; use a form like "
-                   "2024-05-01T09:30 (UTC) or 2024-05-01T09:30+02:00.")
-        return _page(request, "error.html", 400, me=me, message=message)
+    except ValueError as exc:
+        reason = str(exc) if isinstance(exc, TimeOutOfRangeError) else "not a date and time"
+        problem = (f"“As it was on” {at!r}: {reason}. Use a form like 2024-05-01T09:30 (UTC) "
+                   "or 2024-05-01T09:30+02:00.")
+        return _page(request, "error.html", 400, me=me, message=problem)
     with ctx.engine.connect() as conn:
         box = mailbox_id(conn, address)
         if box is None:
@@ -156,16 +167,17 @@ def mailbox_page(
         wanted = MessageFilter(
             folder_key=None if q else chosen, include_deleted=deleted == "show", text=q, at=at_ms
         )
+        order = Order.parse(sort)
         try:
-            page = message_page(conn, box, wanted, cursor, PAGE_SIZE)
+            page = message_page(conn, box, wanted, cursor, PAGE_SIZE, order)
         except BadCursorError:
             cursor = None
-            page = message_page(conn, box, wanted, None, PAGE_SIZE)
-        place = page_place(conn, box, wanted, cursor, PAGE_SIZE)
+            page = message_page(conn, box, wanted, None, PAGE_SIZE, order)
+        place = page_place(conn, box, wanted, cursor, PAGE_SIZE, order=order)
         detail = message_detail(conn, box, message) if message is not None else None
     # The cursor is part of the view: selecting a message keeps the page it is on.
     view = {"folder": chosen, "at": at if at_ms is not None else None, "q": q,
-            "deleted": deleted, "cursor": cursor}
+            "deleted": deleted, "cursor": cursor, "sort": None if order.is_default else sort}
     kinds = {f.folder_key: f.distinguished_name for f in tree.folders}
     return _page(
         request,
@@ -178,7 +190,8 @@ def mailbox_page(
         page=page,
         place=place,
         first_change=first,
-        sent_folder=not q and kinds.get(chosen) == "sentitems",
+        sent_folder=not q and kinds.get(chosen or "") == "sentitems",
+        order=order,
         detail=detail,
         view=view,
         query=lambda **change: _query(view, change),

@@ -12,7 +12,8 @@ holds both to the same behaviour:
 * a consumer given a ``Rebalance`` hears which partitions it was assigned before it polls any of
   their records, and which it is losing before another member may read them: a consumer that
   keeps work in flight finishes or drops it there, and commits (``Consumer.commit`` is allowed
-  inside ``revoked``);
+  inside ``revoked``); each assigned partition is then read from the group's commit, also by a
+  member that gets back a partition it had (what it dropped uncommitted comes again);
 * ``Bus.read`` reads chosen partitions of a topic up to their current end, outside any group: how
   a member that was just assigned partitions loads the compacted state of their keys.
 """

@@ -295,6 +295,7 @@ class KafkaBusConsumer(Consumer):
             raise _connect_error(f"joining group {group}", exc, config) from exc
         self._seek: str | datetime | None = None
         self._seeked: set[TopicPartition] = set()
+        self._rewind: set[TopicPartition] = set()  # assigned: read from the group's commit
 
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
         try:
@@ -303,8 +304,26 @@ class KafkaBusConsumer(Consumer):
             )
         except kafka.errors.KafkaError as exc:
             raise _translate("polling", exc) from exc
-        moved = self._apply_seek()
+        moved = self._rewind_assigned() | self._apply_seek()
         return [_record(raw) for tp, raws in batches.items() if tp not in moved for raw in raws]
+
+    def _rewind_assigned(self) -> set[TopicPartition]:
+        # kafka-python keeps its fetch position for a partition assigned again to the same
+        # member; what the member dropped uncommitted when it was revoked would be skipped. So
+        # every assigned partition starts at the group's commit, as for any new member (after
+        # the poll: blocking calls are refused in rebalance callbacks).
+        rewind, self._rewind = self._rewind & set(self._consumer.assignment()), set()
+        for tp in rewind:
+            try:
+                committed = self._consumer.committed(tp)
+            except kafka.errors.KafkaError:
+                self._rewind.add(tp)  # its records are dropped: rewound at the next poll
+                continue
+            if committed is None:
+                self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, committed)
+        return rewind
 
     def commit(self, records: Sequence[Record]) -> None:
         offsets = {
@@ -367,6 +386,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self._tell(self._rebalance.revoked, revoked)
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self._owner._rewind |= set(assigned)
         self._tell(self._rebalance.assigned, assigned)
 
     def _tell(

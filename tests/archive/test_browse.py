@@ -87,9 +87,9 @@ def test_folder_tree_has_counts_and_order(filled: RunningArchive) -> None:
     names = [(f["display_name"], f["messages"], f["deleted_messages"]) for f in tree["folders"]]
     assert names == [
         ("Top of Information Store", 0, 0),
-        ("Deleted Items", 0, 0),
-        ("Inbox", 118, 0),
+        ("Inbox", 118, 0),  # well-known folders first (this Deleted Items is not marked one)
         ("Projects", 2, 1),
+        ("Deleted Items", 0, 0),
         ("Receipts", 0, 0),
     ]
     assert tree["last_change_time"] is not None

@@ -5,12 +5,17 @@ cannot be validated against the schema"."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from exchangelib.errors import ErrorSchemaValidation
 from lxml import etree
 
 from simulator import Simulator
+from simulator import settings as settings_module
+from simulator.errors import SimulatorError
+from simulator.settings import SimulatorSection, schema_dir_of
 from tests.simulator.conftest import AccountFactory
 from tests.simulator.raw import T, code, envelope, post
 
@@ -115,3 +120,17 @@ def test_exchangelib_reads_the_fault(sim: Simulator, smtp: str, account: Account
     _, watermark = inbox.subscribe_to_pull()
     with pytest.raises(ErrorSchemaValidation, match=r"line: \d+ position: \d+"):
         inbox.subscribe_to_pull(watermark=watermark)
+
+
+def test_the_schema_beside_the_project_is_found_and_its_absence_is_said(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Unset, ``schema_dir`` is the reference copy beside the project (as here and in CI, so
+    every test runs strict); an installed simulator without it still serves, unvalidated, and
+    says so; a configured folder without the schema is an error."""
+    assert schema_dir_of(SimulatorSection()) == settings_module.DEFAULT_SCHEMA_DIR
+    assert Simulator().ews.request_validator is not None
+    monkeypatch.setattr(settings_module, "DEFAULT_SCHEMA_DIR", tmp_path / "nowhere")
+    assert Simulator().ews.request_validator is None
+    with pytest.raises(SimulatorError, match=r"no messages\.xsd"):
+        Simulator(SimulatorSection(schema_dir=tmp_path))

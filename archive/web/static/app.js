@@ -50,4 +50,38 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   const selected = document.querySelector("tr.selected");
   if (selected) selected.scrollIntoView({ block: "nearest" });
+  listKeys(selected);
 });
+
+// A mail client's keys in the message list: j or ArrowDown and k or ArrowUp move, Enter opens;
+// moving past either end of the page follows the Older or Newer link.
+function listKeys(selected) {
+  const rows = [...document.querySelectorAll("#messages tbody tr[data-key]")];
+  if (!rows.length) return;
+  let at = rows.indexOf(selected);
+  const focus = (index) => {
+    rows.forEach((row) => row.classList.remove("focused"));
+    at = index;
+    rows[at].classList.add("focused");
+    rows[at].querySelector("td.subject a").focus();
+  };
+  document.addEventListener("keydown", (event) => {
+    const target = event.target;
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    if (target.matches && target.matches("input, textarea, select, button")) return;
+    const key = event.key;
+    if (key === "j" || key === "ArrowDown") {
+      if (at + 1 < rows.length) focus(at + 1);
+      else if (document.getElementById("older")) document.getElementById("older").click();
+    } else if (key === "k" || key === "ArrowUp") {
+      if (at > 0) focus(at - 1);
+      else if (at === -1) focus(0);
+      else if (document.getElementById("newer")) document.getElementById("newer").click();
+    } else if (key === "Enter" && at >= 0 && target === document.body) {
+      rows[at].querySelector("td.subject a").click();
+    } else {
+      return;
+    }
+    event.preventDefault();
+  });
+}
