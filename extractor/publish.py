@@ -1,15 +1,15 @@
 """Puts the extractor's results on the bus: versioned state records, checkpoints, status.
 
-A step of a cycle (a hierarchy sync, a page of an initial sync, an incremental round) is one
-flush: its states first, then the checkpoints that move past them, produced in that order and
-flushed together; only once the bus has them all does the local store remember them, in one
-transaction, and the in-memory checkpoints move. On the embedded bus a flush is one SQLite
-transaction, so a checkpoint is never stored without its states. On Kafka the states and the
-checkpoint go to different partitions (maybe different brokers) in the same flush: a process
-killed inside that flush could leave a checkpoint whose states never arrived (see the README,
-*What a cycle costs*); a flush that raises fails the cycle, tried again from the old
-checkpoint. A crash anywhere else repeats work (harmless: same states, newer versions) but
-never skips any.
+A step of a cycle (a hierarchy sync, a page of an initial sync, an incremental round) produces
+its states, flushes, and only then produces the checkpoints that move past them and flushes
+again; once the bus has them all, the local store remembers them in one transaction and the
+in-memory checkpoints move. Why not one flush for both: on Kafka the states and the checkpoint
+go to different partitions, maybe on different brokers, and nothing makes their writes atomic, so
+a process killed inside a single flush could leave a checkpoint stored whose states never
+arrived, and resuming from it would skip them: lost. A step with nothing to say (an incremental
+round that found no change) is one flush, or none. A flush that raises fails the cycle, tried
+again from the old checkpoint. A crash anywhere else repeats work (harmless: same states, newer
+versions) but never skips any.
 """
 
 from __future__ import annotations
@@ -66,11 +66,13 @@ class StatePublisher:
         tree: FolderTree | None = None,
         checkpoints: Sequence[dict[str, Any]] = (),
     ) -> None:
-        """Publish new folder and message states and the checkpoints past them in one flush,
-        then remember the states (and the tree) in one store transaction."""
+        """Publish new folder and message states, then (once the bus has them) the checkpoints
+        past them; then remember the states (and the tree) in one store transaction."""
         observed = now_utc()
         folder_rows = self._produce(mailbox, Topic.FOLDERS, folders, observed)
         message_rows = self._produce(mailbox, Topic.MESSAGES, messages, observed)
+        if (folder_rows or message_rows) and checkpoints:
+            self._producer.flush()  # the states are stored before any checkpoint moves past them
         for checkpoint in checkpoints:
             datum = {**checkpoint, "updated_time": observed}
             key = checkpoint_key(datum["mailbox"], datum.get("folder_id"))
