@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.kafka.broker import KafkaBroker, SecureListener
+from tests.simulator.graph.csdl import CHECKED as GRAPH_BODIES_CHECKED
 
 _kafka_outcomes: dict[str, int] = {"passed": 0, "skipped": 0, "failed": 0}
 _contract_passed: dict[str, int] = {"embedded": 0, "kafka": 0, "kafka-sasl-ssl": 0}
@@ -87,6 +89,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """With MFR_REQUIRE_KAFKA=1 (as in CI), a skipped or absent real-Kafka test fails the run."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: the controller prints the summary
+        workeroutput["graph_bodies_checked"] = dict(GRAPH_BODIES_CHECKED)
     if os.environ.get("MFR_REQUIRE_KAFKA") != "1" or session.config.option.collectonly:
         return
     if hasattr(session.config, "workerinput"):
@@ -95,8 +100,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """Add a finished pytest-xdist worker's Graph body counts to the controller's."""
+    checked = getattr(node, "workeroutput", {}).get("graph_bodies_checked", {})
+    for kind, n in checked.items():
+        GRAPH_BODIES_CHECKED[kind] += n
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Say how many tests ran against a real Kafka broker."""
+    """Say how many Graph bodies were checked against the CSDL, and how many tests ran against
+    a real Kafka broker."""
+    if GRAPH_BODIES_CHECKED:
+        terminalreporter.write_line(
+            "Graph JSON bodies checked against the v1.0 CSDL: "
+            + ", ".join(f"{n} {kind}" for kind, n in sorted(GRAPH_BODIES_CHECKED.items()))
+        )
     counts = _kafka_outcomes
     terminalreporter.write_line(
         "bus contract suite: "

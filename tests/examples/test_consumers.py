@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import OperationalError
@@ -88,14 +89,25 @@ def archive_tree(database: Path) -> str:
         return ""  # the archive has not created its tables yet
     finally:
         engine.dispose()
-    depth: dict[str | None, int] = {}
-    lines = [f"mailbox {MAILBOX}"]
+    # The examples list siblings by name; the archive puts well-known folders first, which
+    # is the UI's choice, not the data's, so the comparison uses the examples' order.
+    keys = {node.folder_key for node in tree.folders}
+    children: dict[str | None, list[Any]] = {}
     for node in tree.folders:
-        depth[node.folder_key] = depth.get(node.parent_folder_key, -1) + 1
-        mark = " (deleted)" if node.deleted else ""
-        lines.append(f"{'  ' * depth[node.folder_key]}{node.display_name}{mark}: "
-                     f"{node.messages} messages, {node.deleted_messages} deleted, "
-                     f"{node.unread} unread")
+        parent = node.parent_folder_key if node.parent_folder_key in keys else None
+        children.setdefault(parent, []).append(node)
+    lines = [f"mailbox {MAILBOX}"]
+
+    def walk(parent: str | None, depth: int) -> None:
+        for node in sorted(children.get(parent, []), key=lambda n: (
+                n.deleted, n.display_name.lower(), n.folder_key)):
+            mark = " (deleted)" if node.deleted else ""
+            lines.append(f"{'  ' * depth}{node.display_name}{mark}: "
+                         f"{node.messages} messages, {node.deleted_messages} deleted, "
+                         f"{node.unread} unread")
+            walk(node.folder_key, depth + 1)
+
+    walk(None, 0)
     return "\n".join(lines) + "\n"
 
 

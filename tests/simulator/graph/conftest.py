@@ -12,7 +12,7 @@ import pytest
 from simulator import Simulator, SimulatorSection
 from simulator.settings import GraphSection
 from tests.simulator.conftest import schema_dir
-from tests.simulator.graph.csdl import CHECKED, check_body
+from tests.simulator.graph.csdl import check_body
 
 # Delivery timings shrunk so retries and slow-endpoint rules play out in a test's seconds.
 FAST_GRAPH = GraphSection(
@@ -72,12 +72,3 @@ def graph(sim: Simulator, token: str) -> Iterator[httpx.Client]:
         timeout=30,
     ) as client:
         yield client
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Say how many Graph bodies were checked against the CSDL."""
-    if CHECKED:
-        terminalreporter.write_line(
-            "Graph JSON bodies checked against the v1.0 CSDL: "
-            + ", ".join(f"{n} {kind}" for kind, n in sorted(CHECKED.items()))
-        )

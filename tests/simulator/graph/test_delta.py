@@ -156,12 +156,12 @@ def test_moves_keep_the_immutable_id_across_folder_deltas(
     away = sim.control.move_item(smtp, moved, "inbox")
     rows, archive_link, _ = drain(graph, archive_link, IMMUTABLE)
     assert removed(rows) == {immutable}
-    sim.control.move_item(smtp, sim.control.move_item(smtp, away, "drafts"), "inbox")
+    home = sim.control.move_item(smtp, sim.control.move_item(smtp, away, "drafts"), "inbox")
     rows, inbox_link, _ = drain(graph, inbox_link, IMMUTABLE)
     assert [row["id"] for row in rows] == [immutable]
     assert "@removed" not in rows[0]
     # a copy is another message: a new immutable id
-    copy = sim.control.copy_item(smtp, sim.graph.message_ids(smtp, immutable)["id"], "inbox")
+    copy = sim.control.copy_item(smtp, home, "inbox")  # control speaks EWS ids
     rows, _, _ = drain(graph, inbox_link, IMMUTABLE)
     assert live(rows) == {sim.graph.message_ids(smtp, copy)["immutableId"]} != {immutable}
 
