@@ -158,6 +158,7 @@ messages = Table(
     # Also covers the per-folder counts (is_read last): an index-only scan, no table reads.
     Index(None, "mailbox_id", "last_known_folder_key", "deleted", "sort_time", "id", "is_read"),
     Index(None, "mailbox_id", "sort_time", "id"),
+    Index(None, "mailbox_id", "conversation_id", "sort_time", "id"),  # a conversation's
 )
 
 message_history = Table(
