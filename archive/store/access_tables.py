@@ -1,4 +1,5 @@
-"""The archive's sign-in state: server-side sessions and failed sign-in counters.
+"""The archive's sign-in state: server-side sessions, failed sign-in counters and personal API
+tokens.
 
 Kept apart from the replicated data in ``tables.py`` (same metadata, same migrations) because it
 is about who may sign in, not what was replicated. Both live in the database, not in a process, so
@@ -8,7 +9,16 @@ and a lock set by one (or lifted by ``mfr archive --unlock``) holds for all.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
 
 from archive.store.tables import metadata
 
@@ -33,4 +43,17 @@ sign_in_failures = Table(
     Column("failures", Integer, nullable=False),
     Column("last_failure_time", BigInteger, nullable=False),
     Column("locked_until", BigInteger),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    # SHA-256 of the token: the user's script holds the token, the table only its digest.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_time", BigInteger, nullable=False),
+    Column("last_used_time", BigInteger),
+    UniqueConstraint("user_id", "name"),
 )

@@ -21,11 +21,11 @@ from archive.metrics import ArchiveMetrics
 from archive.retention import PurgeScheduler
 from archive.settings import ArchiveSettings
 from archive.store.engine import migrate, open_engine
-from archive.web import admin, browse_api, ingest_api, ops, ui
-from archive.web.context import ArchiveContext
+from archive.web import admin, admin_users, browse_api, docs, ingest_api, ops, tokens_ui, ui
+from archive.web.context import SESSION_COOKIE, ArchiveContext
 from archive.web.guards import Guards
 
-SESSION_COOKIE = "mfr_archive_session"
+__all__ = ["SESSION_COOKIE", "create_app"]
 log = structlog.get_logger(__name__)
 
 
@@ -65,6 +65,8 @@ def create_app(
         version="1",
         summary="Replicated Exchange folder trees and message metadata, with history.",
         lifespan=lifespan,
+        docs_url=None,  # docs.py serves /docs without a CDN, under the archive's CSP
+        redoc_url=None,
     )
     app.state.archive = ctx
     app.add_middleware(
@@ -77,12 +79,15 @@ def create_app(
     )
     for module in (ingest_api, browse_api, ops, ui, admin):
         app.include_router(module.router)
+    for module in (admin_users, tokens_ui, docs):  # who gets in, and the API's own docs
+        app.include_router(module.router)
     app.add_exception_handler(RequestValidationError, _bad_request)
     # Added last, so outermost: its headers and its crash barrier cover everything inside.
     app.add_middleware(
         Guards, max_body_bytes=settings.max_form_bytes, allowed_origins=settings.allowed_origins
     )
     ui.mount_static(app)
+    docs.mount_assets(app)
     app.openapi = _openapi_with_batch_schema(app)  # type: ignore[method-assign]
     return app
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from archive.accounts import IdentityProvider, Principal
@@ -14,6 +16,24 @@ from archive.lockout import Lockout
 from archive.metrics import ArchiveMetrics
 from archive.sessions import end_session, session_user, start_session
 from archive.settings import ArchiveSettings
+from archive.tokens import token_principal
+
+SESSION_COOKIE = "mfr_archive_session"
+# Declared as security schemes, so /openapi.json says how to call the API (either one will do);
+# neither refuses by itself (auto_error=False): api_principal says what is missing.
+_BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiToken",
+    bearerFormat="mfr_pat_...",
+    description="A personal API token (create one on /tokens, or `mfr archive --add-api-token`): "
+    "`Authorization: Bearer mfr_pat_...`. Reads what its user reads.",
+)
+_COOKIE = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    scheme_name="session",
+    description="The session cookie set by POST /api/v1/session (or the web UI's sign-in).",
+)
 
 
 @dataclass(frozen=True)
@@ -47,11 +67,35 @@ def session_principal(request: Request) -> Principal | None:
     return session_user(context(request).engine, token)
 
 
-def api_principal(request: Request) -> Principal:
-    """The signed-in user, or 401 (a FastAPI dependency for the browse API)."""
+def api_principal(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+    _cookie: Annotated[str | None, Depends(_COOKIE)],
+) -> Principal:
+    """The caller: the user of a personal API token (``Authorization: Bearer``), else of the
+    session; 401 otherwise (a FastAPI dependency for the browse API)."""
+    if "authorization" in request.headers:
+        if bearer is None:
+            raise HTTPException(
+                status_code=401,
+                detail="the Authorization header must be 'Bearer <personal API token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        principal = token_principal(context(request).engine, bearer.credentials)
+        if principal is None:
+            raise HTTPException(
+                status_code=401,
+                detail="unknown or revoked API token",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        return principal
     principal = session_principal(request)
     if principal is None:
-        raise HTTPException(status_code=401, detail="sign in first (POST /api/v1/session)")
+        raise HTTPException(
+            status_code=401,
+            detail="sign in first (POST /api/v1/session) or send Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return principal
 
 
