@@ -44,6 +44,9 @@ class ArchiveSettings(Section):
         default=True, description="send the session cookie only over HTTPS (off only for http dev)"
     )
     page_size_max: int = Field(default=200, ge=1, le=1000)
+    export_max_messages: int = Field(
+        default=100_000, ge=1, description="most messages one CSV or JSON export may hold"
+    )
     session_secret: SecretStr | None = Field(
         default=None,
         description="key signing session cookies (at least 32 characters; environment only: "

@@ -20,6 +20,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
 )
 
 from archive.browse.models import (
@@ -43,6 +44,11 @@ class MessageFilter:
 
     folder_key: str | None = None
     include_deleted: bool = True
+    only_deleted: bool = False
+    unread: bool = False  # True: unread ones only (likewise flagged, with attachments)
+    flagged: bool = False
+    with_attachments: bool = False
+    conversation_id: str | None = None
     sender: str | None = None
     subject: str | None = None
     text: str | None = None
@@ -142,6 +148,16 @@ def _filtered(query: Select[Any], t: Table, wanted: MessageFilter) -> Select[Any
         query = query.where(t.c.last_known_folder_key == wanted.folder_key)
     if not wanted.include_deleted:
         query = query.where(t.c.deleted == false())
+    if wanted.only_deleted:
+        query = query.where(t.c.deleted == true())
+    if wanted.unread:
+        query = query.where(t.c.is_read == false())
+    if wanted.flagged:
+        query = query.where(t.c.flag_status == "Flagged")
+    if wanted.with_attachments:
+        query = query.where(t.c.has_attachments == true())
+    if wanted.conversation_id is not None:
+        query = query.where(t.c.conversation_id == wanted.conversation_id)
     if wanted.sender:
         pattern = _contains(wanted.sender)
         query = query.where(
@@ -255,6 +271,19 @@ def message_detail(conn: Connection, box: int, ident: int) -> MessageDetail | No
             for v in versions
         ],
     )
+
+
+def conversation_of(conn: Connection, box: int, ident: int) -> str | None:
+    """The conversation id of a message of mailbox ``box``; None if it has none (or is not
+    there, or was withdrawn)."""
+    if not 0 < ident < BIGINT:
+        return None
+    found = conn.execute(
+        select(messages.c.conversation_id).where(
+            messages.c.id == ident, messages.c.mailbox_id == box, messages.c.withdrawn == false()
+        )
+    ).scalar()
+    return str(found) if found else None
 
 
 def folder_names(conn: Connection, box: int) -> dict[str, str]:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from archive.accounts import Principal
@@ -27,6 +28,8 @@ from archive.browse.models import (
 from archive.browse.ordering import BadCursorError
 from archive.browse.tree import folder_tree, mailbox_id, replication, summaries
 from archive.web.context import ArchiveContext, api_principal, audit_admin_read, context
+from archive.web.export import export_response
+from archive.web.listview import ListView, list_view
 from archive.web.signin import Refused, attempt_sign_in, attempt_sign_out
 
 router = APIRouter(prefix="/api/v1", tags=["browse"])
@@ -134,6 +137,10 @@ def list_messages(
     ctx: Ctx,
     folder: Annotated[str | None, Query(max_length=512, description="a folder key")] = None,
     include_deleted: Annotated[bool, Query(description="show deleted messages")] = True,
+    only_deleted: Annotated[bool, Query(description="deleted messages only")] = False,
+    unread: Annotated[bool, Query(description="unread messages only")] = False,
+    flagged: Annotated[bool, Query(description="flagged messages only")] = False,
+    has_attachments: Annotated[bool, Query(description="ones with attachments only")] = False,
     sender: Annotated[str | None, Query(max_length=200, description="in name or address")] = None,
     subject: Annotated[str | None, Query(max_length=200, description="in the subject")] = None,
     q: Annotated[str | None, Query(max_length=200, description="words in any metadata")] = None,
@@ -147,6 +154,10 @@ def list_messages(
     wanted = MessageFilter(
         folder_key=folder,
         include_deleted=include_deleted,
+        only_deleted=only_deleted,
+        unread=unread,
+        flagged=flagged,
+        with_attachments=has_attachments,
         sender=sender,
         subject=subject,
         text=q,
@@ -192,6 +203,29 @@ def _page(
             return message_page(conn, box, wanted, cursor, limit)
     except BadCursorError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
+
+
+@router.get(
+    "/mailboxes/{mailbox}/export.{fmt}",
+    summary="A message list (folder, search, conversation; filtered) as CSV or JSON",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}, "application/json": {}}},
+        400: {"description": "a bad parameter, or more messages than one export may hold"},
+    },
+)
+def export(
+    mailbox: MailboxPath,
+    box: Box,
+    ctx: Ctx,
+    fmt: Annotated[str, Path(pattern="^(csv|json)$")],
+    view: Annotated[ListView, Depends(list_view)],
+) -> StreamingResponse:
+    """The list the web UI's mailbox page shows with the same parameters (``folder``, ``q``,
+    ``scope``, ``conversation``, ``deleted``, ``sender``, ``since``, ``until``, ``unread``,
+    ``flagged``, ``attachments``, ``sort``, ``at``), every page of it, streamed: metadata
+    only, deleted messages marked. At most ``export_max_messages`` (else 400)."""
+    return export_response(ctx, box, mailbox, view, fmt)
 
 
 @router.get(

@@ -5,7 +5,6 @@ in UTC and shown in the browser's time zone by app.js, with UTC on hover."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -17,16 +16,17 @@ from fastapi.templating import Jinja2Templates
 
 from archive.accounts import Principal
 from archive.browse.listing import (
-    MessageFilter,
+    conversation_of,
     message_detail,
     message_page,
     page_place,
 )
-from archive.browse.models import FolderNode, FolderTree, TimeOutOfRangeError, from_ms, to_ms
-from archive.browse.ordering import SORT_PATTERN, BadCursorError, Order
+from archive.browse.models import FolderNode, FolderTree, from_ms
+from archive.browse.ordering import BadCursorError
 from archive.browse.tree import first_change_time, folder_tree, mailbox_id, summaries
 from archive.web.context import ArchiveContext, audit_admin_read, context, session_principal
 from archive.web.csrf import STALE_FORM, form_token, form_token_ok
+from archive.web.listview import BadViewError, ListView, list_view
 from archive.web.signin import Refused, attempt_sign_in, attempt_sign_out
 
 HERE = Path(__file__).resolve().parent
@@ -135,13 +135,9 @@ def mailbox_page(
     ctx: Ctx,
     me: Viewer,
     mailbox: str,
-    folder: Annotated[str | None, Query(max_length=512)] = None,
+    view: Annotated[ListView, Depends(list_view)],
     message: int | None = None,
-    at: Annotated[str | None, Query(max_length=40)] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    deleted: Annotated[str, Query(pattern="^(show|hide)$")] = "show",
     cursor: Annotated[str | None, Query(max_length=4096)] = None,  # a sorted one holds a key
-    sort: Annotated[str | None, Query(pattern=SORT_PATTERN)] = None,
 ) -> Response:
     """The three panes of ``mailbox``."""
     if me is None:
@@ -151,23 +147,23 @@ def mailbox_page(
         return _page(request, "error.html", 403, me=me, message="This mailbox is not yours.")
     audit_admin_read(request, me, address)
     try:
-        at_ms = _parse_at(at)
-    except ValueError as exc:
-        reason = str(exc) if isinstance(exc, TimeOutOfRangeError) else "not a date and time"
-        problem = (f"“As it was on” {at!r}: {reason}. Use a form like 2024-05-01T09:30 (UTC) "
-                   "or 2024-05-01T09:30+02:00.")
-        return _page(request, "error.html", 400, me=me, message=problem)
+        view.check()
+    except BadViewError as exc:
+        return _page(request, "error.html", 400, me=me, message=str(exc))
+    at_ms = view.message_filter(None).at
     with ctx.engine.connect() as conn:
         box = mailbox_id(conn, address)
         if box is None:
             return _page(request, "error.html", 404, me=me, message="No such mailbox here.")
         tree = folder_tree(conn, address, box, at_ms)
         first = first_change_time(conn, box) if at_ms is not None and not tree.folders else None
-        chosen = folder or _default_folder(tree)
-        wanted = MessageFilter(
-            folder_key=None if q else chosen, include_deleted=deleted == "show", text=q, at=at_ms
-        )
-        order = Order.parse(sort)
+        chosen = view.folder or _default_folder(tree)
+        thread = conversation_of(conn, box, view.conversation) if view.conversation else None
+        if view.conversation and thread is None:
+            return _page(request, "error.html", 404, me=me,
+                         message="That message is not here, or belongs to no conversation.")
+        wanted = view.message_filter(chosen, thread)
+        order = view.order()
         try:
             page = message_page(conn, box, wanted, cursor, PAGE_SIZE, order)
         except BadCursorError:
@@ -176,9 +172,11 @@ def mailbox_page(
         place = page_place(conn, box, wanted, cursor, PAGE_SIZE, order=order)
         detail = message_detail(conn, box, message) if message is not None else None
     # The cursor is part of the view: selecting a message keeps the page it is on.
-    view = {"folder": chosen, "at": at if at_ms is not None else None, "q": q,
-            "deleted": deleted, "cursor": cursor, "sort": None if order.is_default else sort}
+    params = {**view.params(), "folder": chosen, "cursor": cursor}
+    if at_ms is None:
+        params.pop("at", None)
     kinds = {f.folder_key: f.distinguished_name for f in tree.folders}
+    listing_many = bool(view.q) or view.conversation is not None
     return _page(
         request,
         "mailbox.html",
@@ -190,17 +188,16 @@ def mailbox_page(
         page=page,
         place=place,
         first_change=first,
-        sent_folder=not q and kinds.get(chosen or "") == "sentitems",
+        sent_folder=not listing_many and kinds.get(chosen or "") == "sentitems",
+        show_folder=listing_many and not (view.q and view.scope == "folder"),
         order=order,
         detail=detail,
         view=view,
-        query=lambda **change: _query(view, change),
+        params=params,
+        query=lambda **change: _query(params, change),
+        export=lambda fmt: f"/api/v1/mailboxes/{address}/export.{fmt}"
+        + _query(params, {"cursor": None}),
     )
-
-
-def _parse_at(at: str | None) -> int | None:
-    """``at`` in ms; a ValueError (TimeOutOfRangeError included) if it is not a time."""
-    return to_ms(datetime.fromisoformat(at)) if at else None
 
 
 def _default_folder(tree: FolderTree) -> str | None:

@@ -48,10 +48,38 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     });
   }
+  dayFilters();
   const selected = document.querySelector("tr.selected");
   if (selected) selected.scrollIntoView({ block: "nearest" });
   listKeys(selected);
 });
+
+// The filter's days are the browser's days: "from" is sent as the instant that day starts here,
+// "to" as the instant the day after starts (the day itself included), both in UTC.
+function dayFilters() {
+  const form = document.getElementById("filter-form");
+  if (!form) return;
+  const days = [...form.querySelectorAll("input[type=date]")];
+  for (const input of days) {
+    const sent = input.dataset.utc;
+    if (!sent || sent.length <= 10) continue;
+    const when = new Date(new Date(sent).getTime() - (input.dataset.end ? 1 : 0));
+    if (!Number.isNaN(when.getTime())) input.value = localInputValue(when).slice(0, 10);
+  }
+  form.addEventListener("submit", () => {
+    for (const input of days) {
+      if (!input.value) continue;
+      const [year, month, day] = input.value.split("-").map(Number);
+      const start = new Date(year, month - 1, day + (input.dataset.end ? 1 : 0));
+      const hidden = document.createElement("input");
+      hidden.type = "hidden";
+      hidden.name = input.name;
+      hidden.value = start.toISOString();
+      input.removeAttribute("name");
+      form.appendChild(hidden);
+    }
+  });
+}
 
 // A mail client's keys in the message list: j or ArrowDown and k or ArrowUp move, Enter opens;
 // moving past either end of the page follows the Older or Newer link.
