@@ -3,13 +3,61 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from sqlalchemy.engine import make_url
 
 from mfr.settings import MfrSettings, OpsAccess, Section, ServerTls
 
 MIB = 1024 * 1024
+
+
+class OidcSettings(Section):
+    """``[archive.oidc]``: sign-in with the organisation's OpenID Connect provider (Entra ID,
+    Keycloak, Okta, ...): the authorization-code flow with PKCE; the identity's email claim names
+    the one mailbox its user reads. Unset ``issuer``: password sign-in only."""
+
+    issuer: str | None = Field(
+        default=None,
+        pattern=r"^https://",
+        description="the provider's issuer URL (its discovery document is at "
+        "<issuer>/.well-known/openid-configuration; ID tokens must name exactly this issuer)",
+    )
+    client_id: str = Field(default="", description="the archive's client id at the provider")
+    client_secret: SecretStr | None = Field(
+        default=None, description="secret: MFR_ARCHIVE__OIDC__CLIENT_SECRET (environment only)"
+    )
+    scopes: str = Field(default="openid email profile", description="scopes asked for")
+    email_claim: str = Field(
+        default="email",
+        description="the claim holding the user's mailbox address (Entra ID: email, or "
+        "preferred_username for the UPN)",
+    )
+    admin_emails: tuple[str, ...] = Field(
+        default=(), description="addresses whose users are admins (every mailbox, admin pages)"
+    )
+    groups_claim: str = Field(default="groups", description="the claim listing the groups")
+    admin_groups: tuple[str, ...] = Field(
+        default=(), description="members of any of these groups (claim values) are admins"
+    )
+    ca_file: FilePath | None = Field(
+        default=None, description="CA to trust for the provider's HTTPS (default: the system's)"
+    )
+    button_label: str = Field(default="Sign in with your organisation account")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the sign-in page offers the provider."""
+        return self.issuer is not None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.issuer is not None and not (self.client_id and self.client_secret):
+            raise ValueError(
+                "oidc.issuer needs oidc.client_id and MFR_ARCHIVE__OIDC__CLIENT_SECRET"
+            )
+        return self
 
 
 class ArchiveSettings(Section):
@@ -25,6 +73,9 @@ class ArchiveSettings(Section):
         default_factory=ServerTls, description="HTTPS on host:port (UI, browse API, ingest)"
     )
     ops: OpsAccess = Field(default_factory=OpsAccess, description="who may read /metrics")
+    oidc: OidcSettings = Field(
+        default_factory=OidcSettings, description="sign-in with an OpenID Connect provider"
+    )
     retention_days: int = Field(
         default=3650, ge=1, description="how long metadata is kept (see README: what ages when)"
     )

@@ -196,6 +196,7 @@ _SECRETS = (
     ("exchange", "graph", "client_secret"),
     ("bus", "kafka_security", "sasl_plain_password"),
     ("archive", "session_secret"),
+    ("archive", "oidc", "client_secret"),
     ("archive", "ops", "token"),
     ("listener", "ops", "token"),
     ("extractor", "ops", "token"),

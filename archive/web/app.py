@@ -18,10 +18,21 @@ from archive.audit import AuditLog
 from archive.ingest.wire import IngestBatch
 from archive.lockout import Lockout
 from archive.metrics import ArchiveMetrics
+from archive.oidc import OidcClient
 from archive.retention import PurgeScheduler
 from archive.settings import ArchiveSettings
 from archive.store.engine import migrate, open_engine
-from archive.web import admin, admin_users, browse_api, docs, ingest_api, ops, tokens_ui, ui
+from archive.web import (
+    admin,
+    admin_users,
+    browse_api,
+    docs,
+    ingest_api,
+    oidc_signin,
+    ops,
+    tokens_ui,
+    ui,
+)
 from archive.web.context import SESSION_COOKIE, ArchiveContext
 from archive.web.guards import Guards
 
@@ -79,7 +90,8 @@ def create_app(
     )
     for module in (ingest_api, browse_api, ops, ui, admin):
         app.include_router(module.router)
-    for module in (admin_users, tokens_ui, docs):  # who gets in, and the API's own docs
+    app.state.oidc = OidcClient(settings.oidc) if settings.oidc.enabled else None
+    for module in (admin_users, tokens_ui, oidc_signin, docs):  # who gets in; the API's docs
         app.include_router(module.router)
     app.add_exception_handler(RequestValidationError, _bad_request)
     # Added last, so outermost: its headers and its crash barrier cover everything inside.

@@ -306,14 +306,14 @@ def test_every_page_passes_axe_and_the_keyboard(
     browser: Browser, alice: Page, seeded: RunningArchive
 ) -> None:
     """No serious or critical axe violation on the sign-in, mailbox, as-of, error, admin,
-    audit and mailboxes pages (those with colours of their own in dark mode too; the
+    audit, users, tokens and mailboxes pages (those with colours of their own in dark mode too; the
     mailbox's dark pages are checked above); every control of the mailbox page is reached
     by Tab."""
     problems: dict[str, list[str]] = {}
     pages = [("mailboxes", "/"), ("mailbox", f"/mailbox/{ALICE}?message=1"),
              ("as-of", f"/mailbox/{ALICE}?at=2023-11-14T22:14"),
              ("error", f"/mailbox/{ALICE}?at=soon"), ("admin", "/admin"),
-             ("audit", "/admin/audit")]
+             ("audit", "/admin/audit"), ("users", "/admin/users"), ("tokens", "/tokens")]
     for scheme in ("light", "dark"):
         context = browser.new_context(
             viewport={"width": 1280, "height": 800}, color_scheme=scheme
