@@ -45,6 +45,7 @@ from archive.store.engine import migrate, open_engine
 from archive.tokens import create_api_token, list_api_tokens, revoke_api_token
 from archive.web.app import create_app
 from mfr.options import ConfigOption
+from mfr.resync import BusResync
 from mfr.serve import serve
 
 Task = Callable[[Engine, ArchiveSettings], None]
@@ -113,13 +114,16 @@ def command(
         None if unlock_name is None else _unlock(unlock_name),
     ]
     chosen = [task for task in tasks if task]
-    settings = ArchiveConfig.load(config).archive
+    loaded = ArchiveConfig.load(config)
+    settings = loaded.archive
     engine = open_engine(settings.database_url.get_secret_value())
     migrate(engine)
     if not chosen:
-        serve(create_app(settings, engine), host or settings.host,
+        resync = BusResync(loaded.bus)  # the admin page's resync requests
+        serve(create_app(settings, engine, resync=resync), host or settings.host,
               settings.port if port is None else port, log_level="info",
               tls=settings.tls, ops=settings.ops, what="the archive")
+        resync.close()
         engine.dispose()
         return
     try:

@@ -25,6 +25,14 @@ class ArchiveMetrics:
             "mfr_archive_purged_rows", "Rows removed by the retention purge", ["table"],
             registry=self.registry,
         )
+        self.drift_folders = Counter(
+            "mfr_archive_drift_folders", "Folders drift checks found differing from Exchange",
+            registry=self.registry,
+        )
+        self.resync_requests = Counter(
+            "mfr_archive_resync_requests", "Resyncs admins asked for on the admin page",
+            registry=self.registry,
+        )
         self.sign_ins = Counter(
             "mfr_archive_sign_ins", "Sign-in attempts by result", ["result"],
             registry=self.registry,

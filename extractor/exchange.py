@@ -26,6 +26,7 @@ from extractor.reader import ExchangeApi, HierarchyPage, ItemsPage
 from mfr.ews import EwsConnection
 
 MAX_CHANGES_PER_PAGE = 512  # SyncFolderItems' maximum
+FIND_PAGE = 1000  # FindItem's items per page when counting (Exchange's default maximum)
 ITEM_FIELDS = (
     "parent_folder_id", "item_class", "sensitivity", "subject", "sender", "author",
     "to_recipients", "cc_recipients", "bcc_recipients", "datetime_sent", "datetime_received",
@@ -182,6 +183,18 @@ class MailboxReader:
 
         answer: dict[str, FolderSnapshot] = self._call("GetFolder", read)
         return answer
+
+    def classes(self, folder_id: str) -> list[tuple[str | None, str | None]]:
+        """Item class and sensitivity of every item in the folder (FindItem, 1,000 a page)."""
+        account = self._connection.account(self.mailbox)
+
+        def read() -> list[tuple[str | None, str | None]]:
+            query = Folder(root=account.root, id=folder_id).all()
+            query.page_size = FIND_PAGE
+            return [(c, s) for c, s in query.values_list("item_class", "sensitivity")]
+
+        found: list[tuple[str | None, str | None]] = self._call("FindItem", read)
+        return found
 
     def items(self, item_ids: Sequence[str]) -> dict[str, ItemSnapshot]:
         """Metadata of the items that still exist, by id, fetched in batches."""

@@ -146,6 +146,11 @@ class GraphReader:
         """Nothing: Graph has no folder events to check, its tree check is the folder delta."""
         return {}
 
+    def classes(self, folder_id: str) -> None:
+        """Not yet: the drift check skips Graph mailboxes (a listing with the class and
+        sensitivity extended properties would tell)."""
+        return None
+
     def items(self, item_ids: Sequence[str]) -> dict[str, ItemSnapshot]:
         """The messages that still exist, wherever they are now, by immutable id."""
         urls = {

@@ -16,6 +16,11 @@
   left the mail folders, which counts as a delete as it does for EWS. A message in a folder the
   tree does not know yet means the tree is read again first. Notifications name only a message
   (Graph does not say the folder): its folder comes from what we know, else from reading it.
+* A rescan (``SyncRequest.rescan``: an admin's or the drift check's request) reads a folder again
+  from scratch as a lost sync state does, then publishes every state placed there again, changed
+  or not, with newer versions: what it repairs may be a consumer's loss (a message gone from the
+  archive behind the pipeline's back), which the extractor's own memory does not show. Keys are
+  kept, so nothing is duplicated; what the listing lacks is marked deleted, never removed.
 * Checkpoints and the tree belong to one API (``Reader.api``): another API's are no resume point.
 """
 
@@ -30,6 +35,7 @@ import structlog
 
 from extractor.checkpoints import Checkpoints
 from extractor.cycle import ChangeKind, Cycle, Hints, ItemChange
+from extractor.drift import DriftCheck
 from extractor.filters import FilterSettings
 from extractor.hierarchy import FolderTree, HierarchyCycle
 from extractor.model import FolderState, ItemSnapshot, MessageState
@@ -39,6 +45,8 @@ from extractor.store import StateStore
 
 log = structlog.get_logger(__name__)
 DUMPSTER = "recoverableitemsdeletions"  # Recoverable Items: where a soft delete puts a message
+ALL = "*"  # SyncRequest.rescan: every replicated folder (and the folder tree)
+REPUBLISH_BATCH = 500  # states a rescan publishes again per flush
 
 
 @dataclass
@@ -54,6 +62,8 @@ class SyncRequest:
     messages: set[str] = field(default_factory=set)  # Graph: message ids whose folder to sync
     hints: Hints = field(default_factory=Hints)
     watermark: str | None = None
+    rescan: set[str] = field(default_factory=set)  # folder keys (or ALL) to read from scratch
+    drift: bool = False  # compare folder counts with the archive; rescan those that differ
 
     def merge(self, other: SyncRequest) -> None:
         """Fold another request for the same mailbox into this one."""
@@ -62,6 +72,8 @@ class SyncRequest:
         self.folder_checks |= other.folder_checks
         self.folders |= other.folders
         self.messages |= other.messages
+        self.rescan |= other.rescan
+        self.drift |= other.drift
         self.hints.moved_from.update(other.hints.moved_from)
         self.hints.soft_deleted |= other.hints.soft_deleted
         self.hints.hard_deleted |= other.hints.hard_deleted
@@ -76,6 +88,8 @@ class SyncResult:
     messages: int = 0
     pages: int = 0
     initial_sync: bool = False
+    rescanned: int = 0  # folders read again from scratch
+    drifted: int = 0  # folders whose count differed from the archive's
 
 
 class MailboxSync:
@@ -96,6 +110,7 @@ class MailboxSync:
         self._publisher = publisher
         self._filters = filters
         self.on_progress: Callable[[str, float], None] = lambda mailbox, percent: None
+        self.drift: DriftCheck | None = None  # how to compare counts with the archive
         self._progress = (0, 0)  # (items synced, items expected) of this cycle's initial syncs
 
     def run(self, request: SyncRequest) -> SyncResult:
@@ -109,9 +124,9 @@ class MailboxSync:
             tree = self._new_tree()
         if request.messages:
             request.folders |= self._folders_of(tree, request)
-        if first or request.full or request.hierarchy or \
+        if first or request.full or request.hierarchy or ALL in request.rescan or \
                 self._tree_changed(tree, request.folder_checks):
-            self._sync_hierarchy(tree, result, from_scratch=first)
+            self._sync_hierarchy(tree, result, from_scratch=first or ALL in request.rescan)
         replicated = [k for k, s in tree.states.items() if not s.gone]
         fresh = [f for f in replicated if self._needs_initial(f)]
         wanted = set(replicated) if first or request.full else request.folders & set(replicated)
@@ -125,7 +140,36 @@ class MailboxSync:
             self._initial(tree, folder_id, result)
         if fresh:  # catch what changed in the folders synced before the last one finished
             self._incremental(tree, sorted(set(replicated) - set(fresh)), request, result)
+        for folder_id in self._to_rescan(tree, request, result):
+            self._rescan(tree, folder_id, result)
         return result
+
+    # --- repair --------------------------------------------------------------------------------
+    def _to_rescan(self, tree: FolderTree, request: SyncRequest, result: SyncResult) -> list[str]:
+        """Ids of the folders to read from scratch: those asked for, and those whose count
+        differs from the archive's (now that the cycle has caught up with Exchange)."""
+        live = {s.folder_key: f for f, s in tree.states.items() if not s.gone}
+        keys = set(live) if ALL in request.rescan else request.rescan & set(live)
+        if request.drift and self.drift is not None:
+            found = self.drift.differing(self._reader, tree, self._filters)
+            result.drifted = len(found)
+            keys |= {d.folder_key for d in found}
+        return [live[k] for k in sorted(keys)]
+
+    def _rescan(self, tree: FolderTree, folder_id: str, result: SyncResult) -> None:
+        """The folder listed from scratch, then every state placed in it published again."""
+        log.info("folder read again from scratch", mailbox=self.mailbox, folder=folder_id)
+        self._initial(tree, folder_id, result, resync=True)
+        key = tree.key_of(folder_id)
+        if key is None:
+            return
+        placed = self._store.view(self.mailbox).placed_at(key)
+        for start in range(0, max(len(placed), 1), REPUBLISH_BATCH):
+            self._commit(folders=[tree.states[folder_id]] if start == 0 else (),
+                         messages=placed[start:start + REPUBLISH_BATCH])
+        result.rescanned += 1
+        result.folders += 1
+        result.messages += len(placed)
 
     # --- hierarchy ---------------------------------------------------------------------------
     def _new_tree(self) -> FolderTree:

@@ -29,5 +29,13 @@ class Metrics:
         self.lag = Gauge("mfr_extractor_max_lag_seconds",
                          "Longest delay from an Exchange event to its published state",
                          registry=self.registry)
+        self.drift_checks = Counter("mfr_extractor_drift_checks", "Mailbox drift checks by "
+                                    "result (same, drift, failed, unsupported)", ["result"],
+                                    registry=self.registry)
+        self.drift_folders = Counter("mfr_extractor_drift_folders", "Folders found differing "
+                                     "from the archive, and read again", registry=self.registry)
+        self.resyncs = Counter("mfr_extractor_rescanned_folders",
+                               "Folders read again from scratch (asked for, or drift)",
+                               registry=self.registry)
         self.cycle_seconds = Histogram("mfr_extractor_cycle_seconds", "Duration of sync cycles",
                                        registry=self.registry)

@@ -94,6 +94,11 @@ class Abandonable:
         self._check()
         return self._reader.items(item_ids)
 
+    def classes(self, folder_id: str) -> list[tuple[str | None, str | None]] | None:
+        """See ``Reader``."""
+        self._check()
+        return self._reader.classes(folder_id)
+
 
 class Ownership:
     """Loads what taken-over partitions need, and remembers what was let go."""

@@ -78,3 +78,8 @@ class Reader(Protocol):
     def items(self, item_ids: Sequence[str]) -> dict[str, ItemSnapshot]:
         """Metadata of the items that still exist, by id; missing ids are gone."""
         ...
+
+    def classes(self, folder_id: str) -> list[tuple[str | None, str | None]] | None:
+        """Item class and sensitivity of every item in the folder (what the filters need to
+        count it, for the drift check); None when this reader cannot tell."""
+        ...

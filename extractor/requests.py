@@ -8,6 +8,11 @@ and Online report soft deletes as Deleted events too (pull-notifications-for-ews
 mailbox-events-in-exchange.md), so it gives no kind. Anything unknown, and every Resync, asks for a
 full cycle: the safe reading.
 
+A Resync from outside the sync loop (source ``Control``: an admin's button, ``mfr resync``, the
+drift check) asks for more than a full cycle: that scope, one folder (``id``) or the whole
+mailbox, is read again from scratch and every state in it published again (``SyncRequest.rescan``),
+since what it repairs may lie downstream of what the extractor remembers (see ``mailbox.py``).
+
 Graph's change notifications (source ``Webhook``) name a message by its immutable id and never its
 folder (resourceData has only the id, resourcedata.md), so they ask for the folder the message is
 in; the sync finds which (``SyncRequest.messages``). Graph has no notifications for the folder
@@ -20,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from extractor.cycle import Hints
-from extractor.mailbox import SyncRequest
+from extractor.mailbox import ALL, SyncRequest
 
 _FULL = frozenset({"Resync"})
 _NOTHING = frozenset({"Status", "FreeBusyChanged"})
@@ -31,6 +36,9 @@ def request_for(event: dict[str, Any]) -> SyncRequest:
     request = SyncRequest(event["mailbox"], watermark=event.get("watermark"))
     kind, target = event["event_type"], event["target"]
     if kind in _NOTHING:
+        return request
+    if kind in _FULL and event.get("source") == "Control":
+        request.rescan = {event["id"]} if target == "Folder" and event.get("id") else {ALL}
         return request
     if kind in _FULL or target == "Mailbox":
         request.full = True

@@ -35,6 +35,7 @@ from typing import Any
 import structlog
 
 from extractor.checkpoints import Checkpoints
+from extractor.drift import drift_check
 from extractor.exchange import MailboxReader
 from extractor.graphreader import GraphReader
 from extractor.ledger import Ledger
@@ -137,6 +138,9 @@ class Extractor(Rebalance):
         self._producer: Producer | None = None
         self._consumer: Consumer | None = None
         self.ready = threading.Event()
+        self._stopping = threading.Event()  # interrupts a drift check's wait
+        self._drift = drift_check(self.settings.drift, self._drift_counted, self._stopping)
+        self._next_drift = time.monotonic() + self.settings.drift.interval_s
 
     @property
     def producer(self) -> Producer:
@@ -182,6 +186,7 @@ class Extractor(Rebalance):
 
     def close(self) -> None:
         """Wait for running cycles, commit what is settled, release everything."""
+        self._stopping.set()
         self._pool.shutdown(wait=True)
         self._harvest()
         self._commit()
@@ -204,10 +209,24 @@ class Extractor(Rebalance):
         for record in records:
             self._consume(record)
         self._harvest()
+        self._schedule_drift()
         self._dispatch()
         self._commit()
         self.metrics.pending.set(len(self._pending))
         self.metrics.running.set(len(self._running))
+
+    def _schedule_drift(self) -> None:
+        """Every ``drift.interval_s``, a drift check of each mailbox this extractor owns (in
+        the mailbox's next cycle, so it never races the mailbox's own sync)."""
+        if self._drift is None or time.monotonic() < self._next_drift:
+            return
+        self._next_drift = time.monotonic() + self.settings.drift.interval_s
+        for mailbox in sorted(self._owner):
+            self._enqueue(Pending(SyncRequest(mailbox, drift=True), since=0.0))
+
+    def _drift_counted(self, result: str, folders: int) -> None:
+        self.metrics.drift_checks.labels(result).inc()
+        self.metrics.drift_folders.inc(folders)
 
     # --- partitions handed over and taken away ---------------------------------------------------
     def assigned(self, partitions: Sequence[Partition]) -> None:
@@ -305,6 +324,7 @@ class Extractor(Rebalance):
             sync = MailboxSync(reader, self.store, self.checkpoints, publisher,
                                self.settings.filters)
             sync.on_progress = self._progress
+            sync.drift = self._drift
             self._syncs[mailbox] = sync
         return self._syncs[mailbox]
 
@@ -335,6 +355,7 @@ class Extractor(Rebalance):
         self.metrics.states.labels("message").inc(result.messages)
         self.metrics.states.labels("folder").inc(result.folders)
         self.metrics.pages.inc(result.pages)
+        self.metrics.resyncs.inc(result.rescanned)
         status = self.status.setdefault(mailbox, MailboxStatus())
         changed = bool(result.messages or result.folders or result.pages)
         # A cycle that found nothing new (a Graph folder-tree poll every minute, a hint about a

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from extractor.drift import DriftSettings
 from extractor.filters import FilterSettings
 from mfr.ews import ExchangeSettings
 from mfr.settings import MfrSettings, OpsAccess, Section, ServerTls
@@ -37,6 +38,8 @@ class ExtractorSection(Section):
     ops: OpsAccess = Field(default_factory=OpsAccess,
                            description="who may read /status and /metrics")
     filters: FilterSettings = FilterSettings()
+    drift: DriftSettings = Field(default_factory=DriftSettings,
+                                 description="comparing the archive with Exchange")
 
 
 class ExtractorSettings(MfrSettings):

@@ -221,6 +221,13 @@ class MailboxView:
         """Messages whose current folder is this one."""
         return self._store._messages("mailbox = ? AND folder_key = ?", self._mailbox, folder_key)
 
+    def placed_at(self, folder_key: str) -> list[MessageState]:
+        """Messages the archive shows in this folder: those in it, and those deleted from it
+        (no current folder, this one their last)."""
+        found = self._store._messages("mailbox = ? AND (folder_key = ? OR folder_key IS NULL)",
+                                      self._mailbox, folder_key)
+        return [m for m in found if folder_key in (m.folder_key, m.last_known_folder_key)]
+
 
 def _tree_text(tree: FolderTree) -> str:
     return json.dumps({

@@ -17,10 +17,12 @@ import typer
 
 from mfr.bus import open_bus
 from mfr.certs import keystore_file, server_files
+from mfr.codec import Codec
 from mfr.errors import ConfigError, MfrError
 from mfr.options import ConfigOption
+from mfr.resync import request_resync
 from mfr.settings import MfrSettings
-from mfr.topics import topic_specs
+from mfr.topics import Topic, topic_name, topic_specs
 
 app = typer.Typer(
     help="Mailbox Folder Replication: a live, replayable copy of Exchange mailboxes' structure.",
@@ -55,6 +57,27 @@ def create_topics(config: ConfigOption = None) -> None:
     where = settings.kafka_bootstrap_servers or settings.embedded_path
     for spec in specs:
         typer.echo(f"{spec.name}\t{spec.partitions} partitions\t{spec.config} on {where}")
+
+
+@app.command("resync")
+def resync(
+    mailbox: Annotated[str, typer.Option("--mailbox", help="the mailbox's SMTP address")],
+    folder: Annotated[
+        str | None, typer.Option("--folder", help="one folder's key (as the archive shows it); "
+                                 "unset: the whole mailbox")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Have the extractor read a mailbox (or one folder) again from scratch: keys kept,
+    nothing duplicated, messages no longer there marked deleted."""
+    settings = MfrSettings.load(config).bus
+    with open_bus(settings) as bus:
+        bus.ensure_topics(topic_specs(settings).values())
+        with bus.producer() as producer:
+            sent = request_resync(producer, Codec(), topic_name(settings, Topic.CHANGES),
+                                  mailbox, folder, "mfr resync")
+    scope = f"folder {folder}" if folder else "every folder"
+    typer.echo(f"resync of {sent['mailbox']} ({scope}) requested: event {sent['event_id']}")
 
 
 @app.command("certs")

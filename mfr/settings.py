@@ -200,6 +200,7 @@ _SECRETS = (
     ("archive", "ops", "token"),
     ("listener", "ops", "token"),
     ("extractor", "ops", "token"),
+    ("extractor", "drift", "archive_token"),
     ("publisher", "ops", "token"),
 )
 

@@ -31,6 +31,7 @@ from listener.cli import connection_for
 from listener.service import Listener
 from mfr.bus import Bus, open_bus
 from mfr.codec import Codec
+from mfr.resync import BusResync
 from mfr.settings import OpsAccess, ServerTls
 from mfr.tls import pinned_context
 from mfr.topics import topic_name, topic_specs
@@ -68,9 +69,9 @@ class SingleMachine:
         bus = open_bus(self.settings.bus)
         self.stages.append(_Stage("bus", bus.close))
         bus.ensure_topics(topic_specs(self.settings.bus).values())
-        token = self._start_archive()
+        token = self._start_archive(bus)
         self._start_publisher(bus, token)
-        self._start_extractor(bus)
+        self._start_extractor(bus, token)
         self._start_listener(bus)
         where = self.settings.bus.kafka_bootstrap_servers or str(self.settings.bus.embedded_path)
         log.info("running", archive=self.archive_url, bus=where)
@@ -93,14 +94,16 @@ class SingleMachine:
                 log.exception("stopping a stage failed", stage=stage.name)
             log.info("stopped", stage=stage.name)
 
-    def _start_archive(self) -> str:
+    def _start_archive(self, bus: Bus) -> str:
         archive = self.settings.archive
         engine = open_archive(archive.database_url.get_secret_value())
         self.stages.append(_Stage("archive database", engine.dispose))
         token = fresh_token(engine, RUN_TOKEN)
         self.stages.append(_Stage("ingest token", lambda: drop_token(engine, RUN_TOKEN)))
-        server = self._serve(archive_app(archive, engine), archive.host, archive.port, "archive",
-                             archive.tls, archive.ops)
+        resync = BusResync(self.settings.bus, bus)  # the admin page's resync requests
+        self.stages.append(_Stage("resync requests", resync.close))
+        server = self._serve(archive_app(archive, engine, resync=resync), archive.host,
+                             archive.port, "archive", archive.tls, archive.ops)
         self.archive_url = server.url
         return token
 
@@ -150,8 +153,15 @@ class SingleMachine:
         thread.start()
         self.stages.append(_Stage("publisher", stop.set, thread))
 
-    def _start_extractor(self, bus: Bus) -> None:
+    def _start_extractor(self, bus: Bus, token: str) -> None:
         settings = self.settings.extractor_settings()
+        drift = settings.extractor.drift
+        if drift.archive_url is None:  # the drift check compares with this process's archive
+            drift = drift.model_copy(update={
+                "archive_url": self.archive_url, "archive_token": SecretStr(token),
+                "pinned_cert": self.settings.archive.tls.cert_file})
+            settings = settings.model_copy(update={
+                "extractor": settings.extractor.model_copy(update={"drift": drift})})
         # The extractor reaches Exchange as [exchange] api says: EWS, or Microsoft Graph.
         extractor = Extractor(settings, bus, codec=Codec())
         stop = threading.Event()

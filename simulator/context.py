@@ -12,6 +12,7 @@ from lxml import etree
 
 from simulator.accounts import Account
 from simulator.errors import EwsError
+from simulator.faults import Faults
 from simulator.ids import IdKind, decode_id
 from simulator.mailbox import Mailbox
 from simulator.model import Folder, Item
@@ -32,6 +33,7 @@ class Context:
     backend: str
     budget: str
     limits: Limits
+    faults: Faults | None = None  # what should go wrong (SyncFolderItems' lost changes)
 
     def target(self) -> Mailbox:
         """The mailbox the request acts on (error when the caller has none)."""

@@ -27,7 +27,8 @@ MAILBOX_ACTIONS = frozenset(
     }
 )  # fmt: skip
 FAULT_ACTIONS = frozenset(
-    {"throttle", "http_error", "latency", "drop_streams", "stall_streams", "lose_push", "clear"}
+    {"throttle", "http_error", "latency", "drop_streams", "stall_streams", "lose_push",
+     "lose_sync", "clear"}
 )
 MAX_JSON_BYTES = 1024 * 1024
 

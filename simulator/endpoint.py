@@ -311,5 +311,6 @@ class Endpoint:
             backend=routed.backend,
             budget=budget,
             limits=self.settings.limits,
+            faults=self.faults,
         )
         return ctx, routed

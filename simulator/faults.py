@@ -1,8 +1,8 @@
 """Fault injection: what should go wrong next, set by tests or the control API.
 
 Each fault is consumed by the part of the simulator it concerns: the EWS endpoint (throttling, HTTP
-errors, latency), streaming connections (drop, stall), push delivery (lose), and subscriptions
-(expire, which acts at once).
+errors, latency), streaming connections (drop, stall), push delivery (lose), SyncFolderItems (lose
+changes), and subscriptions (expire, which acts at once).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class Faults:
     _drop_streams: int = 0
     _stall_streams: int = 0
     _lose_push: int = 0
+    _lose_sync: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def throttle(
@@ -82,13 +83,21 @@ class Faults:
         with self._lock:
             self._lose_push += count
 
+    def lose_sync(self, count: int = 1) -> None:
+        """Leave the next ``count`` item changes out of incremental SyncFolderItems answers while
+        their SyncState moves past them: a change no sync from that state will ever report
+        (what an ICS bug, or a state restored from the wrong backup, does). Only a sync from
+        scratch, or a comparison of counts, finds it."""
+        with self._lock:
+            self._lose_sync += count
+
     def clear(self) -> None:
         """Disarm every fault."""
         with self._lock:
             self._throttle = Budget()
             self._http = Budget()
             self.latency_s = 0.0
-            self._drop_streams = self._stall_streams = self._lose_push = 0
+            self._drop_streams = self._stall_streams = self._lose_push = self._lose_sync = 0
 
     def take_throttle(self, operation: str) -> int | None:
         """The back-off to answer with when this request is to be throttled."""
@@ -121,5 +130,13 @@ class Faults:
         with self._lock:
             if self._lose_push:
                 self._lose_push -= 1
+                return True
+            return False
+
+    def take_lost_sync(self) -> bool:
+        """Whether this sync change is to be left out."""
+        with self._lock:
+            if self._lose_sync:
+                self._lose_sync -= 1
                 return True
             return False

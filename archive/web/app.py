@@ -18,6 +18,7 @@ from archive.audit import AuditLog
 from archive.ingest.wire import IngestBatch
 from archive.lockout import Lockout
 from archive.metrics import ArchiveMetrics
+from archive.repair import Resync
 from archive.oidc import OidcClient
 from archive.retention import PurgeScheduler
 from archive.settings import ArchiveSettings
@@ -46,8 +47,10 @@ def create_app(
     identity: IdentityProvider | None = None,
     *,
     purge: bool = True,
+    resync: Resync | None = None,
 ) -> FastAPI:
-    """The archive app on ``engine`` (default: from the settings), its schema migrated."""
+    """The archive app on ``engine`` (default: from the settings), its schema migrated;
+    ``resync`` puts the admin page's resync requests on the bus (None: the page says no)."""
     engine = engine or open_engine(settings.database_url.get_secret_value())
     migrate(engine)
     metrics = ArchiveMetrics()
@@ -58,6 +61,7 @@ def create_app(
         metrics,
         AuditLog(settings.audit_path()),
         Lockout(engine, settings),
+        resync=resync,
     )
     scheduler = PurgeScheduler(engine, settings, metrics) if purge else None
 

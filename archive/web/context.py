@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -14,6 +14,7 @@ from archive.accounts import IdentityProvider, Principal
 from archive.audit import AuditLog
 from archive.lockout import Lockout
 from archive.metrics import ArchiveMetrics
+from archive.repair import DriftBoard, Resync
 from archive.sessions import end_session, session_user, start_session
 from archive.settings import ArchiveSettings
 from archive.tokens import token_principal
@@ -46,6 +47,8 @@ class ArchiveContext:
     metrics: ArchiveMetrics
     audit: AuditLog
     lockout: Lockout
+    drift: DriftBoard = field(default_factory=DriftBoard)  # the drift checks' last findings
+    resync: Resync | None = None  # puts an admin's resync request on the bus; None: no bus
 
 
 def context(request: Request) -> ArchiveContext:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from archive.accounts import token_name
@@ -26,6 +27,8 @@ from archive.ingest.wire import (
     Rejection,
     parse_record,
 )
+from archive.repair import DriftFinding, folder_counts
+from archive.store.tables import KEY
 from archive.web.context import ArchiveContext, context
 
 router = APIRouter(tags=["ingest"])
@@ -76,6 +79,42 @@ async def ingest_batch(request: Request, ctx: Ctx) -> Any:
     for name in ("applied", "stale"):
         ctx.metrics.records.labels(name).inc(getattr(outcome, name))
     return IngestAccepted(**vars(outcome))
+
+
+class DriftFolder(BaseModel):
+    """A folder whose count differs between Exchange and the archive."""
+
+    folder_key: str = Field(max_length=KEY)
+    exchange: int = Field(ge=0)
+    archive: int = Field(ge=0)
+
+
+class DriftCheckReport(BaseModel):
+    """What one drift check of a mailbox found (the extractor's ``ArchiveCounts.report``)."""
+
+    mailbox: str = Field(max_length=320)
+    checked: int = Field(ge=0)
+    differing: list[DriftFolder] = Field(max_length=10_000)
+
+
+@router.get("/api/ingest/v1/counts/{mailbox}", summary="Messages shown per folder of a mailbox")
+def folder_message_counts(mailbox: str, request: Request, ctx: Ctx) -> dict[str, Any]:
+    """For the drift check: per live folder key, the messages whose folder it is now (deleted
+    into it included, withdrawn ones not). Needs an ingest token."""
+    _authorise(request, ctx)
+    address = mailbox.strip().lower()
+    with ctx.engine.connect() as conn:
+        return {"mailbox": address, "folders": folder_counts(conn, address)}
+
+
+@router.post("/api/ingest/v1/drift", summary="Report what a drift check found")
+def drift_report(report: DriftCheckReport, request: Request, ctx: Ctx) -> dict[str, Any]:
+    """Keep a drift check's findings for the admin page. Needs an ingest token."""
+    _authorise(request, ctx)
+    found = [DriftFinding(d.folder_key, d.exchange, d.archive) for d in report.differing]
+    ctx.drift.record(report.mailbox.strip().lower(), report.checked, found)
+    ctx.metrics.drift_folders.inc(len(found))
+    return {"recorded": len(found)}
 
 
 def _authorise(request: Request, ctx: ArchiveContext) -> None:

@@ -89,6 +89,8 @@ def _items(message: etree._Element, ctx: Context, request: etree._Element) -> No
     batch = item_changes(mailbox, folder, state.known, state.position, limit)
     changes = _header(message, state, batch, "IncludesLastItemInRange")
     for change in batch.changes:
+        if state.position and ctx.faults is not None and ctx.faults.take_lost_sync():
+            continue  # lost: the state above has moved past it all the same
         element = sub(changes, t(change.kind.value))
         if change.item is None:
             sub(element, t("ItemId"), Id=mailbox.item_id(change.serial))
