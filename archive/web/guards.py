@@ -94,6 +94,9 @@ class Guards:
         path: str = scope["path"]
         if path.startswith(INGEST_PREFIX):
             return None
+        if "\x00" in path or b"%00" in scope.get("query_string", b""):
+            # PostgreSQL cannot hold or compare a text with a NUL in it: no URL needs one.
+            return 400, "a NUL character in the URL"
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
