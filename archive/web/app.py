@@ -18,8 +18,8 @@ from archive.audit import AuditLog
 from archive.ingest.wire import IngestBatch
 from archive.lockout import Lockout
 from archive.metrics import ArchiveMetrics
-from archive.repair import Resync
 from archive.oidc import OidcClient
+from archive.repair import Resync
 from archive.retention import PurgeScheduler
 from archive.settings import ArchiveSettings
 from archive.store.engine import migrate, open_engine
