@@ -84,6 +84,9 @@ class DrainingConsumer(Consumer):
         finally:
             # The group is thrown away: a failed commit changes nothing for the replay.
             self._tally.handled += len(records)
+            # Quiet time counts from here: an archive slower than ``idle_s`` to take a batch
+            # must not pass for drained topics before the next poll has even asked.
+            self._last_seen = self._clock()
 
     def seek_to_beginning(self) -> None:
         self._inner.seek_to_beginning()

@@ -64,6 +64,7 @@ def own_kafka(tmp_path: Path) -> Iterator[KafkaBroker]:
 _SERIAL_HEAVY = ("tests/convergence/", "tests/examples/")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups off the markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Put the whole-pipeline runs in one xdist group (ignored without xdist)."""
     for item in items:
