@@ -3,8 +3,10 @@
 Passwords are hashed with Argon2id (argon2-cffi). Ingest tokens are 256-bit random strings shown
 once at creation; only their SHA-256 is stored (a fast hash is enough for that much entropy).
 
-``IdentityProvider`` is the seam for an external identity provider (OIDC, SAML, a reverse proxy):
-anything that turns a sign-in into a :class:`Principal` can replace :class:`LocalIdentityProvider`.
+``IdentityProvider`` is the seam for checking a user name and password elsewhere (LDAP, a
+reverse proxy): anything that turns them into a :class:`Principal` can replace
+:class:`LocalIdentityProvider`. OpenID Connect is a redirect, not a password check: it signs in
+through ``archive/oidc.py`` and :func:`external_user`.
 """
 
 from __future__ import annotations

@@ -100,13 +100,18 @@ def provider_login(page: Page, login: str) -> None:
 def test_user_signs_in_with_the_provider_and_sees_only_their_mailbox(
     browser: Browser, oidc_archive: OidcArchive
 ) -> None:
-    """Alice goes from the sign-in page to the provider and back into her mailbox; Bob's is
-    refused; Carol, in the admin group, is an admin."""
+    """Alice goes from the sign-in page to the provider (code flow, PKCE S256, nonce, state)
+    and back into her mailbox; Bob's is refused; Carol, in the admin group, is an admin."""
     context = new_context(browser)
     page = context.new_page()
     page.goto(f"{oidc_archive.url}/login")
     shot(page, "33-oidc-sign-in-page")
-    page.click("#sign-in-oidc")
+    with page.expect_request(lambda r: r.url.startswith(f"{oidc_archive.provider.issuer}/auth?")
+                             ) as asked:
+        page.click("#sign-in-oidc")
+    for parameter in ("response_type=code", "code_challenge_method=S256", "code_challenge=",
+                      "nonce=", "state="):
+        assert parameter in asked.value.url, parameter
     assert page.url.startswith(oidc_archive.provider.issuer)
     provider_login(page, "alice")
     expect(page.locator("#messages")).to_contain_text("Alice's plan")
