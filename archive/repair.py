@@ -26,14 +26,15 @@ Resync = Callable[[str, str | None, str], None]
 def folder_counts(conn: Connection, address: str) -> dict[str, int]:
     """Messages shown per folder of a mailbox: those whose current folder it is, live or
     deleted into it (Deleted Items), not withdrawn; what Exchange's count of the replicated
-    messages in that folder should equal. Deleted folders are left out."""
+    messages in that folder should equal. A folder deleted into Deleted Items counts too: it is
+    still in Exchange, and so are its messages (shown deleted with it)."""
     m, f = messages, folders
     query = (
         select(f.c.folder_key, func.count(m.c.id))
         .select_from(f.join(mailboxes, mailboxes.c.id == f.c.mailbox_id).outerjoin(
             m, and_(m.c.mailbox_id == f.c.mailbox_id, m.c.folder_key == f.c.folder_key,
                     m.c.withdrawn == false())))
-        .where(mailboxes.c.address == address, f.c.deleted == false())
+        .where(mailboxes.c.address == address)
         .group_by(f.c.folder_key)
     )
     return {str(key): int(count) for key, count in conn.execute(query)}
