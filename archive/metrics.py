@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import Counter, Histogram
+
+from mfr.metrics import new_registry
 
 
 class ArchiveMetrics:
     """Counters and timings the archive exposes on ``/metrics``."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = new_registry()
         self.batches = Counter(
             "mfr_archive_ingest_batches", "Ingest batches by result", ["result"],
             registry=self.registry,

@@ -21,10 +21,14 @@ def create_app(extractor: Extractor) -> FastAPI:
 
     @app.get("/readyz")
     def readyz(response: Response) -> dict[str, str]:
-        """The extractor has loaded its checkpoints and is consuming."""
+        """The extractor is consuming and Exchange can be reached (else the cause, one line)."""
         if not extractor.ready.is_set():
             response.status_code = 503
             return {"status": "starting"}
+        problem = extractor.health.problem
+        if problem is not None:
+            response.status_code = 503
+            return {"status": "not ready", "error": f"Exchange unreachable: {problem}"}
         return {"status": "ready"}
 
     @app.get("/metrics")

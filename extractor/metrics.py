@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+
+from mfr.metrics import new_registry
 
 
 class Metrics:
     """What /metrics reports."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = new_registry()
         self.events = Counter("mfr_extractor_events", "Change events consumed", ["type"],
                               registry=self.registry)
         self.cycles = Counter("mfr_extractor_cycles", "Mailbox sync cycles", ["result"],

@@ -38,6 +38,7 @@ from extractor.checkpoints import Checkpoints
 from extractor.drift import drift_check
 from extractor.exchange import MailboxReader
 from extractor.graphreader import GraphReader
+from extractor.health import Health
 from extractor.ledger import Ledger
 from extractor.mailbox import MailboxSync, SyncRequest, SyncResult
 from extractor.metrics import Metrics
@@ -133,6 +134,9 @@ class Extractor(Rebalance):
         self._pending: dict[str, Pending] = {}
         self._running: dict[str, tuple[Future[SyncResult], Pending]] = {}
         self._syncs: dict[str, MailboxSync] = {}
+        self._started: dict[str, float] = {}  # mailbox -> when its running cycle started
+        self._closing = False
+        self.health = Health(settings.exchange, self.metrics, self._states, self._waiting_since)
         self._ledger = Ledger()
         self._pool = ThreadPoolExecutor(self.settings.parallel_mailboxes, "mailbox-sync")
         self._producer: Producer | None = None
@@ -184,8 +188,20 @@ class Extractor(Rebalance):
         finally:
             self.close()
 
+    def _states(self) -> list[str]:
+        return [status.state for status in list(self.status.values())]
+
+    def _waiting_since(self) -> list[datetime | None]:
+        running = [pending for _, pending in list(self._running.values())]
+        return [pending.event_time for pending in list(self._pending.values()) + running]
+
     def close(self) -> None:
-        """Wait for running cycles, commit what is settled, release everything."""
+        """Wait for running cycles, commit what is settled, release everything. A cycle
+        waiting to retry an EWS request gives up at once; its events stay uncommitted, so the
+        next start syncs them (SIGTERM leaves a service seconds, not a retry schedule)."""
+        self._closing = True
+        if isinstance(self.connection, EwsConnection):
+            self.connection.stop()
         self._stopping.set()
         self._pool.shutdown(wait=True)
         self._harvest()
@@ -212,6 +228,7 @@ class Extractor(Rebalance):
         self._schedule_drift()
         self._dispatch()
         self._commit()
+        self.health.tick()
         self.metrics.pending.set(len(self._pending))
         self.metrics.running.set(len(self._running))
 
@@ -308,6 +325,7 @@ class Extractor(Rebalance):
             del self._pending[mailbox]
             future = self._pool.submit(self._sync(mailbox).run, pending.request)
             self._running[mailbox] = (future, pending)
+            self._started[mailbox] = now
 
     def _sync(self, mailbox: str) -> MailboxSync:
         if mailbox not in self._syncs:
@@ -343,11 +361,15 @@ class Extractor(Rebalance):
             if not future.done():
                 continue
             del self._running[mailbox]
+            started = self._started.pop(mailbox, None)
+            if started is not None:
+                self.metrics.cycle_seconds.observe(time.monotonic() - started)
             error = future.exception()
             if error is None:
                 self._succeeded(mailbox, pending, future.result())
-            else:
+            elif not self._closing:
                 self._failed(mailbox, pending, error)
+            # else: cut short by the stop; its records stay unsettled, so uncommitted
 
     def _succeeded(self, mailbox: str, pending: Pending, result: SyncResult) -> None:
         self._ledger.settle(pending.records)
@@ -368,7 +390,7 @@ class Extractor(Rebalance):
             status.last_change = now_utc()
         if pending.event_time is not None:
             status.lag_ms = int((now_utc() - pending.event_time).total_seconds() * 1000)
-            self.metrics.lag.set(max(s.lag_ms or 0 for s in self.status.values()) / 1000)
+        self.health.reached()
         if news:
             self._publish_status(mailbox, status)
 
@@ -376,6 +398,7 @@ class Extractor(Rebalance):
         pending.attempts += 1
         pending.last_error = str(error)
         self.metrics.cycles.labels("failed").inc()
+        self.health.failed(error)
         status = self.status.setdefault(mailbox, MailboxStatus())
         status.last_error = str(error)
         throttled = isinstance(error, EwsThrottledError | GraphThrottledError)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,11 +130,14 @@ class GroupStream(_Affine, ChunkedStreamingEvents):
         self.silence_timeout_s = silence_timeout_s
         self.error_ids: list[str] = []
         self.answered = False  # the server answered: from here on, events may be in flight
+        self.on_answer: Callable[[], None] | None = None  # told once the server answered
         super().__init__(**kwargs)
 
     def _get_response(self, payload: Any, api_version: Any) -> Any:
         response = super()._get_response(payload=payload, api_version=api_version)
         self.answered = True
+        if self.on_answer is not None:
+            self.on_answer()
         return response
 
     def abort(self) -> None:

@@ -106,6 +106,7 @@ class GroupConnection:
         try:
             account = mode.connection.account(snapshot.route.anchor)
             service = GroupStream(snapshot.route, streaming.silence_timeout_s, account=account)
+            service.on_answer = lambda: self._answered(snapshot)
             self._service = service
             if mode.stopping.is_set():  # stop() may have looked for connections to cut already
                 return Outcome("stopped")
@@ -128,6 +129,10 @@ class GroupConnection:
         if service.connection_status == GroupStream.CLOSED:
             return Outcome("closed")
         return Outcome("dropped")
+
+    def _answered(self, snapshot: Snapshot) -> None:
+        for mailbox in snapshot.mailbox_of.values():
+            self.mode.board.answered(mailbox)
 
     @staticmethod
     def _classify(error: EwsError, service: GroupStream | None) -> Outcome:
@@ -180,6 +185,8 @@ class GroupConnection:
             back_off = outcome.error.back_off_s or self._pause()
             mode.connection.throttle.back_off(mode.connection.budget(snapshot.route.anchor),
                                               back_off)
+            for mailbox in snapshot.mailbox_of.values():
+                mode.board.failed(mailbox, str(outcome.error), unsubscribed=False, throttled=True)
             bound.info("streaming throttled", back_off_s=back_off, code=outcome.error.code)
             return
         if outcome.kind == "dropped":

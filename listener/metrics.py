@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+
+from mfr.metrics import new_registry
 
 
 class Metrics:
     """What /metrics reports."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = new_registry()
         r = self.registry
         self.events = Counter("mfr_listener_events", "Change events written, by type", ["type"],
                               registry=r)

@@ -34,7 +34,7 @@ from listener.status import StatusBoard
 from listener.subscriber import Subscriber
 from mfr.errors import BusError
 from mfr.ews import EwsConnection, EwsError
-from mfr.ews.errors import EwsSubscriptionLostError
+from mfr.ews.errors import EwsSubscriptionLostError, EwsThrottledError
 
 log = structlog.get_logger(__name__)
 
@@ -78,7 +78,7 @@ class PushMode:
         self.board = board
         self.metrics = metrics
         self.clock = clock
-        self.subscriber = Subscriber(connection, settings.event_types)
+        self.subscriber = Subscriber(connection, settings.event_types, self._retried)
         self._by_token: dict[str, PushSubscription] = {}
         self._by_mailbox: dict[str, PushSubscription] = {}
         self._selected: set[str] = set()
@@ -106,6 +106,8 @@ class PushMode:
         wanted = [m for m in mailboxes if m not in self.selected()]
         with self._lock:
             self._selected.update(wanted)
+        for mailbox in wanted:
+            self.board.subscribing(mailbox)
         ok = list(self._pool.map(lambda m: self._subscribe(m, None), wanted))
         self._resync([m for m, done in zip(wanted, ok, strict=True) if done], reason)
         self.metrics.subscriptions.set(self.board.count_subscribed())
@@ -142,9 +144,11 @@ class PushMode:
                 self._by_token.pop(entry.token, None)
             if watermark is not None and not exc.retriable:
                 raise  # retrying cannot help: the caller renews without the watermark
+            if self._stopping.is_set():
+                return False  # the listener stops: no failure to report
             log.warning("push subscribe failed", mailbox=mailbox, error=str(exc))
             self.metrics.ews_errors.labels(exc.code).inc()
-            self.board.failed(mailbox, str(exc))
+            self.board.failed(mailbox, str(exc), throttled=isinstance(exc, EwsThrottledError))
             with self._lock:
                 self._retry_at[mailbox] = self.clock() + self.settings.resubscribe_after_s
             return False
@@ -262,9 +266,14 @@ class PushMode:
             self.board.update(entry.mailbox, last_event=now_utc())
         return Answer(200, results.ok_payload(), "ok")
 
+    def _retried(self, mailbox: str, error: EwsError, attempt: int) -> None:
+        self.metrics.ews_errors.labels(error.code).inc()
+        if not self._stopping.is_set():  # shown while still trying: a dead server takes a while
+            self.board.failed(mailbox, str(error), throttled=isinstance(error, EwsThrottledError))
+
     def problem(self) -> str | None:
-        """Nothing beyond ``healthy``: failed mailboxes show on /status."""
-        return None
+        """Why no mailbox holds a subscription, when none does (each one shows on /status)."""
+        return self.board.problem()
 
     def healthy(self) -> bool:
         """Push subscriptions need no thread of their own."""

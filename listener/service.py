@@ -18,13 +18,15 @@ from listener.outbox import Outbox
 from listener.push import PushMode
 from listener.selection import Expand, MailboxSelection, exchangelib_expand, graph_expand
 from listener.settings import ListenerSettings
-from listener.status import StatusBoard
+from listener.status import STATES, StatusBoard
+from listener.statusfeed import StatusFeed
 from listener.streaming import StreamingMode
 from listener.webhook import WebhookIntake
 from mfr.bus import Bus
 from mfr.codec import Codec
 from mfr.ews import EwsConnection
 from mfr.graph import GraphClient
+from mfr.metrics import StateGauge
 from mfr.topics import Topic, topic_specs
 
 log = structlog.get_logger(__name__)
@@ -80,6 +82,9 @@ class Listener:
         self.connection = connection
         self.metrics = Metrics()
         self.board = StatusBoard()
+        self.metrics.registry.register(StateGauge(
+            "mfr_listener_mailboxes", "Selected mailboxes by subscription state", STATES,
+            self.board.states))
         self.outbox = Outbox(bus, settings.bus, codec, on_flush=self.metrics.flushed,
                              flush_timeout_s=self.settings.bus_flush_timeout_s)
         self.serving = threading.Event()  # set once the HTTP app serves (create_app's lifespan)
@@ -100,6 +105,7 @@ class Listener:
         else:
             if not isinstance(connection, EwsConnection):
                 raise TypeError("[exchange] api = ews needs a mfr.ews.EwsConnection")
+            self.board.feed = StatusFeed(self.outbox)  # Graph mode reports through its own
             self.mode_name = self.settings.mode
             expand = expand or exchangelib_expand(connection)
             if self.settings.mode == "push":
@@ -119,8 +125,7 @@ class Listener:
     def start(self) -> None:
         """Check the bus, then subscribe everything in the background."""
         specs = topic_specs(self.bus_settings)
-        wanted = [Topic.CHANGES] + ([Topic.STATUS] if self.graph_mode is not None else [])
-        self.bus.ensure_topics([specs[topic] for topic in wanted])
+        self.bus.ensure_topics([specs[Topic.CHANGES], specs[Topic.STATUS]])
         self.outbox.start()
         self._thread = threading.Thread(target=self._run, name="listener", daemon=True)
         self._thread.start()
@@ -160,6 +165,7 @@ class Listener:
         detail: dict[str, Any] = {
             "subscribed": self.board.count_subscribed(),
             "mailboxes": len(self.board),
+            "states": self.board.counts(),
             "bus": "ok" if self.outbox.healthy else self.outbox.last_error,
         }
         problem = self.started_error or self.mode.problem()
@@ -172,7 +178,11 @@ class Listener:
     def stop(self) -> None:
         """Stop subscribing and reading, write what is queued, close the producer."""
         self._stop.set()
+        if isinstance(self.connection, EwsConnection):
+            self.connection.stop()  # requests waiting to be retried give up at once
         self.mode.stop()
         if self._thread is not None:
-            self._thread.join(timeout=30)
+            # Subscribing threads that are still in a request end with it; what they would have
+            # written is a hint the next start's resync makes up for.
+            self._thread.join(timeout=3)
         self.outbox.stop()

@@ -1,13 +1,36 @@
-"""What the listener knows about each mailbox, for /status, /readyz and the logs."""
+"""What the listener knows about each mailbox, for /status, /readyz, the logs and (through a
+``StatusFeed``, in EWS modes) the admin page.
+
+/readyz asks ``problem``: a listener that holds no working subscription at all (Exchange down, its
+name not resolving, the service account refused) is not ready, and says why, instead of
+reporting "ready" with nothing subscribed."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from listener.events import now_utc
+
+STATES = ("subscribed", "subscribing", "failing")
+
+
+class Feed(Protocol):
+    """Where state changes go (``StatusFeed``: MailboxStatus records)."""
+
+    def live(self, mailbox: str) -> None:
+        """Subscribed."""
+
+    def pending(self, mailbox: str, reason: str | None) -> None:
+        """(Re)subscribing."""
+
+    def failing(self, mailbox: str, error: str, *, throttled: bool = False) -> None:
+        """No working subscription."""
+
+    def removed(self, mailbox: str) -> None:
+        """Left the selection."""
 
 
 @dataclass
@@ -45,6 +68,7 @@ class StatusBoard:
 
     _states: dict[str, MailboxState] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    feed: Feed | None = None  # EWS modes report through the board; Graph mode reports itself
 
     def update(self, mailbox: str, **changes: Any) -> None:
         """Set fields of a mailbox's state (created on first mention)."""
@@ -57,18 +81,68 @@ class StatusBoard:
         """The mailbox holds a live subscription."""
         self.update(mailbox, subscribed=True, subscription_id=subscription_id, group=group,
                     last_error=None)
+        if self.feed is not None:
+            self.feed.live(mailbox)
 
-    def failed(self, mailbox: str, error: str, *, unsubscribed: bool = True) -> None:
+    def subscribing(self, mailbox: str, reason: str | None = None) -> None:
+        """The mailbox is being subscribed (``reason``: why again, after a loss)."""
+        self.update(mailbox, subscribed=False, subscription_id=None)
+        if self.feed is not None:
+            self.feed.pending(mailbox, reason and f"resubscribing: {reason}")
+
+    def answered(self, mailbox: str) -> None:
+        """Exchange served the mailbox's subscription again: an earlier error is over."""
+        with self._lock:
+            state = self._states.get(mailbox)
+            recovered = state is not None and state.subscribed and state.last_error is not None
+            if recovered and state is not None:
+                state.last_error = None
+        if recovered and self.feed is not None:
+            self.feed.live(mailbox)
+
+    def failed(self, mailbox: str, error: str, *, unsubscribed: bool = True,
+               throttled: bool = False) -> None:
         """Something went wrong for the mailbox."""
         changes: dict[str, Any] = {"last_error": error, "last_error_at": now_utc()}
         if unsubscribed:
             changes.update(subscribed=False, subscription_id=None)
         self.update(mailbox, **changes)
+        if self.feed is not None:
+            self.feed.failing(mailbox, error, throttled=throttled)
 
     def forget(self, mailbox: str) -> None:
         """The mailbox left the selection."""
         with self._lock:
             self._states.pop(mailbox, None)
+        if self.feed is not None:
+            self.feed.removed(mailbox)
+
+    def problem(self) -> str | None:
+        """Why no mailbox is served, when none is: the newest error (None while any is)."""
+        with self._lock:
+            states = list(self._states.values())
+        if not states or any(s.subscribed and s.last_error is None for s in states):
+            return None
+        failed = [s for s in states if s.last_error is not None and s.last_error_at is not None]
+        if not failed:
+            return f"no mailbox subscribed yet (of {len(states)})"
+        newest = max(failed, key=lambda s: s.last_error_at or now_utc())
+        failing = f"{len(failed)} of {len(states)} failing"
+        return f"no mailbox subscribed ({failing}): {newest.last_error}"
+
+    def states(self) -> list[str]:
+        """Each mailbox's state, one of ``STATES``."""
+        with self._lock:
+            return [
+                "failing" if s.last_error is not None else
+                "subscribed" if s.subscribed else "subscribing"
+                for s in self._states.values()
+            ]
+
+    def counts(self) -> dict[str, int]:
+        """Mailboxes by state."""
+        states = self.states()
+        return {name: states.count(name) for name in STATES}
 
     def view(self) -> dict[str, dict[str, Any]]:
         """Every mailbox's JSON-ready state, by address."""

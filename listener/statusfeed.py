@@ -1,10 +1,12 @@
 """The listener's word on each mailbox for the admin page: MailboxStatus records of component
 ``Listener`` on the status topic, the same way the extractor reports its own.
 
-In Graph mode what an admin must see per mailbox is whether its subscription holds: ``Live``
-while it does, ``Failing`` with the cause when Graph refused it (a notification URL that failed
-the validation handshake, 401/403 from the application access policy), ``Throttled`` when Graph
-kept answering 429, ``Removed`` once the mailbox left the selection. A record is written only
+What an admin must see per mailbox is whether its subscription holds: ``Pending`` while it is
+being made (at start, or again after it was lost: the cause in ``last_error``), ``Live`` while it
+does, ``Failing`` with the cause in one line when it cannot be made (Exchange unreachable: DNS,
+connection, TLS; 401; 403 impersonation denied; in Graph mode a notification URL that failed the
+validation handshake, or the application access policy), ``Throttled`` when Exchange kept asking
+to back off, ``Removed`` once the mailbox left the selection. A record is written only
 when that changes, not per notification, so a busy mailbox does not flood a compacted topic.
 Status is advisory: a record the bus did not store is forgotten, and the next change writes it.
 """
@@ -37,6 +39,10 @@ class StatusFeed:
     def live(self, mailbox: str) -> None:
         """The mailbox's subscription holds."""
         self._report(mailbox, "Live", None)
+
+    def pending(self, mailbox: str, reason: str | None) -> None:
+        """The mailbox is being subscribed (at start, or again after ``reason``)."""
+        self._report(mailbox, "Pending", reason)
 
     def failing(self, mailbox: str, error: str, *, throttled: bool = False) -> None:
         """The mailbox has no working subscription, because of ``error``."""

@@ -68,7 +68,7 @@ class StreamingMode:
         with self._lock:
             self._selected.update(wanted)
         for mailbox in wanted:
-            self.board.update(mailbox)
+            self.board.subscribing(mailbox)
         self._subscribe_all(wanted, reason)
 
     def remove(self, mailboxes: Iterable[str]) -> None:
@@ -111,9 +111,11 @@ class StreamingMode:
         try:
             subscription_id, cookie = self.subscriber.subscribe_streaming(mailbox)
         except EwsError as exc:
+            if self.stopping.is_set():
+                return False  # the listener stops: no failure to report
             bound.warning("subscribe failed", error=str(exc))
             self.metrics.ews_errors.labels(exc.code).inc()
-            self.board.failed(mailbox, str(exc))
+            self.board.failed(mailbox, str(exc), throttled=isinstance(exc, EwsThrottledError))
             with self._lock:
                 if mailbox in self._selected:
                     retry = time.monotonic() + self.settings.resubscribe_after_s
@@ -130,7 +132,7 @@ class StreamingMode:
         """Replace lost subscriptions (mailbox -> lost id), then resync those mailboxes."""
         again = [m for m, sid in lost.items() if self.groups.forget_subscription(m, sid)]
         for mailbox in again:
-            self.board.update(mailbox, subscribed=False, subscription_id=None)
+            self.board.subscribing(mailbox, reason)
         self._subscribe_all([m for m in again if m in self.selected()], reason)
 
     def maintain(self) -> None:
@@ -191,14 +193,17 @@ class StreamingMode:
         self.metrics.groups.set(len(self.groups.names()))
         self.metrics.subscriptions.set(self.board.count_subscribed())
 
-    def _retried(self, error: EwsError, attempt: int) -> None:
-        if isinstance(error, EwsThrottledError):
+    def _retried(self, mailbox: str, error: EwsError, attempt: int) -> None:
+        throttled = isinstance(error, EwsThrottledError)
+        if throttled:
             self.metrics.throttled.labels(error.code).inc()
         self.metrics.ews_errors.labels(error.code).inc()
+        if not self.stopping.is_set():  # shown while still trying: a dead server takes a while
+            self.board.failed(mailbox, str(error), throttled=throttled)
 
     def problem(self) -> str | None:
-        """Nothing beyond ``healthy``: failed mailboxes show on /status."""
-        return None
+        """Why no mailbox holds a subscription, when none does (each one shows on /status)."""
+        return self.board.problem()
 
     def healthy(self) -> bool:
         """Whether every group has its connection thread."""
@@ -215,4 +220,4 @@ class StreamingMode:
         for worker in workers:
             worker.abort()
         for worker in workers:
-            worker.thread.join(timeout=10)
+            worker.thread.join(timeout=5)

@@ -35,14 +35,17 @@ class Subscriber:
         self,
         connection: EwsConnection,
         event_types: list[str],
-        on_retry: Callable[[EwsError, int], None] | None = None,
+        on_retry: Callable[[str, EwsError, int], None] | None = None,
     ) -> None:
+        """``on_retry(mailbox, error, attempt)``: told before each pause of a retried call."""
         self.connection = connection
         self.event_types = list(event_types)
         self._on_retry = on_retry
 
     def _call(self, mailbox: str, doing: str, operation: Callable[[], Any]) -> Any:
-        return self.connection.call(mailbox, doing, operation, on_retry=self._on_retry)
+        told = self._on_retry
+        on_retry = None if told is None else lambda error, attempt: told(mailbox, error, attempt)
+        return self.connection.call(mailbox, doing, operation, on_retry=on_retry)
 
     def subscribe_streaming(self, mailbox: str) -> tuple[str, str | None]:
         """A streaming subscription to all of the mailbox's folders, anchored on the mailbox

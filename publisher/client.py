@@ -78,6 +78,17 @@ class ArchiveClient:
         result: Accepted | Rejected = retrying(self._submit_once, records)
         return result
 
+    def unavailable(self) -> str | None:
+        """None when the archive says it is ready; else why not, in one line. One quick
+        request, no retries: for readiness while there is nothing to submit."""
+        try:
+            reply = self._http.get("/readyz", timeout=min(5.0, self._settings.request_timeout_s))
+        except httpx.TransportError as exc:
+            return _unreachable(exc)
+        if reply.status_code != 200:
+            return f"archive not ready: HTTP {reply.status_code}"
+        return None
+
     def close(self) -> None:
         """Release the connection pool."""
         self._http.close()

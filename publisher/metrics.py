@@ -4,14 +4,16 @@ over HTTPS when given a certificate; ``/metrics`` guarded as every service's is,
 
 from __future__ import annotations
 
+import json
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from mfr.metrics import new_registry
 from mfr.opsguard import decide
 from mfr.settings import OpsAccess, ServerTls
 from mfr.tls import server_context
@@ -23,7 +25,7 @@ class PublisherMetrics:
     """What the publisher counts; ``ready`` is false while the archive cannot be reached."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = new_registry()
         self.consumed = Counter(
             "mfr_publisher_consumed_records", "Records polled from the bus", registry=self.registry
         )
@@ -41,11 +43,17 @@ class PublisherMetrics:
         self.paused = Gauge(
             "mfr_publisher_paused", "1 while the archive is unavailable", registry=self.registry
         )
+        self.lag = Gauge(
+            "mfr_publisher_lag_seconds",
+            "Age of the oldest record polled and not yet acknowledged by the archive (0: none)",
+            registry=self.registry,
+        )
         self.last_ack = Gauge(
             "mfr_publisher_last_ack_timestamp_seconds", "When the archive last acknowledged",
             registry=self.registry,
         )
         self.ready = threading.Event()
+        self.problem: str | None = None  # why the archive is unavailable, while it is
 
 
 class HealthServer:
@@ -119,8 +127,9 @@ def _handler(metrics: PublisherMetrics, ops: OpsAccess) -> type[BaseHTTPRequestH
                 self._send(200, b'{"status":"ok"}', "application/json")
             elif path == "/readyz":
                 ready = metrics.ready.is_set()
-                body = b'{"status":"ready"}' if ready else b'{"status":"archive unavailable"}'
-                self._send(200 if ready else 503, body, "application/json")
+                detail = {"status": "ready"} if ready else {
+                    "status": "not ready", "error": metrics.problem or "archive not reached yet"}
+                self._send(200 if ready else 503, json.dumps(detail).encode(), "application/json")
             elif path == "/metrics":
                 self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
             else:

@@ -31,10 +31,12 @@ from mfr.topics import Topic, topic_name
 from publisher.client import Accepted, ArchiveClient
 from publisher.errors import ArchiveUnavailableError, BatchRefusedError, StoppedError
 from publisher.metrics import PublisherMetrics
+from publisher.report import StatusReport
 from publisher.settings import PublisherConfig
 from publisher.wire import ref, to_wire
 
 log = structlog.get_logger("publisher")
+PROBE_EVERY_S = 5.0
 CONSUMED = (Topic.FOLDERS, Topic.MESSAGES, Topic.STATUS)
 _SCHEMA = {
     Topic.FOLDERS: "FolderState",
@@ -87,6 +89,27 @@ class Publisher:
         self._codec = Codec()
         self._expected = {topic_name(config.bus, t): _SCHEMA[t] for t in CONSUMED}
         self._dead_letters = topic_name(config.bus, Topic.DEAD_LETTERS)
+        self._report = StatusReport(producer, self._codec, topic_name(config.bus, Topic.STATUS))
+        self._next_probe = 0.0
+        metrics.lag.set_function(self._lag_s)
+
+    def _lag_s(self) -> float:
+        records = self._batch.records
+        oldest = records[0].timestamp_ms if records else None
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest / 1000)
+
+    def _probe(self) -> None:
+        """Nothing to deliver: ask the archive whether it is ready (every few seconds), so
+        /readyz tells the truth while idle too."""
+        if time.monotonic() < self._next_probe:
+            return
+        self._next_probe = time.monotonic() + PROBE_EVERY_S
+        problem = self._client.unavailable()
+        self._metrics.problem = problem
+        if problem is None:
+            self._metrics.ready.set()
+        else:
+            self._metrics.ready.clear()
 
     def run(self) -> None:
         """Loop until ``stop`` is set; what is not acknowledged then stays uncommitted."""
@@ -103,6 +126,8 @@ class Publisher:
                 opened = time.monotonic()
             batch.records += polled
             self._metrics.consumed.inc(len(polled))
+            if not batch.records:
+                self._probe()
             full = len(batch.records) >= self._settings.batch_max_records
             if batch.records and (full or time.monotonic() - opened >= linger_s):
                 if not self._publish(batch.records):
@@ -132,6 +157,8 @@ class Publisher:
             dead += self._deliver(wire)
         except (ArchiveUnavailableError, StoppedError):
             return False  # the client gives up only when asked to stop
+        refused = {id(record) for record, _, _ in dead}
+        self._report.delivered([(r, w) for r, w in wire if id(r) not in refused])
         if dead and not self._store_dead_letters(dead):
             return False
         try:
@@ -157,6 +184,7 @@ class Publisher:
                     todo += [part[: len(part) // 2], part[len(part) // 2 :]]
                 continue
             self._metrics.paused.set(0)
+            self._metrics.problem = None
             self._metrics.ready.set()
             if isinstance(verdict, Accepted):
                 self._metrics.acknowledged.inc(len(part))
@@ -172,6 +200,7 @@ class Publisher:
         """Called before each back-off: the archive is unavailable, consumption is paused."""
         self._metrics.retries.inc()
         self._metrics.paused.set(1)
+        self._metrics.problem = str(failure)
         self._metrics.ready.clear()
 
     def _store_dead_letters(self, dead: Sequence[tuple[Record, str, str]]) -> bool:

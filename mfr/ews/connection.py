@@ -112,6 +112,11 @@ class EwsConnection:
         )
         self._accounts: dict[str, Account] = {}
         self._lock = threading.Lock()
+        self.stopping = threading.Event()  # set by ``stop``: retries end at their next pause
+
+    def stop(self) -> None:
+        """End every retry pause at once (the service is stopping); calls fail from then on."""
+        self.stopping.set()
 
     def account(self, mailbox: str) -> Account:
         """The impersonated account of ``mailbox`` (made once, then reused)."""
@@ -167,4 +172,5 @@ class EwsConnection:
             throttle=self.throttle,
             policy=self.policy,
             on_retry=on_retry,
+            stopping=self.stopping,
         )

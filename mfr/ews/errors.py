@@ -11,6 +11,7 @@ import requests
 from exchangelib import errors as ews
 
 from mfr.errors import MfrError
+from mfr.reach import network_cause
 
 
 class EwsError(MfrError):
@@ -85,9 +86,18 @@ def translate(exc: BaseException, doing: str) -> EwsError:
         return EwsUnavailableError(
             f"{doing}: Exchange's certificate is not trusted ({untrusted}); set [exchange] "
             "ca_file to the CA that signed it", "CertificateNotTrusted")
+    unreachable = network_cause(exc)
+    if unreachable is not None:
+        # exchangelib words a DNS failure as "No valid version headers found in response" and
+        # a refused connection as ErrorServerBusy: the cause, from deep in the chain or its
+        # text, is what the operator needs.
+        return EwsUnavailableError(f"{doing}: {unreachable[1]}", unreachable[0])
     if isinstance(exc, _THROTTLED):
         back_off = getattr(exc, "back_off", None) or getattr(exc, "wait", None)
-        return EwsThrottledError(message, code, float(back_off) if back_off else None)
+        return EwsThrottledError(f"{message} (throttled)", code,
+                                 float(back_off) if back_off else None)
+    if isinstance(exc, _DENIED):
+        return EwsAccessDeniedError(f"{message} ({_denied(exc)})", code)
     kinds: tuple[tuple[tuple[type[BaseException], ...], type[EwsError]], ...] = (
         (_DENIED, EwsAccessDeniedError),
         (_NOT_FOUND, EwsNotFoundError),
@@ -104,6 +114,14 @@ def translate(exc: BaseException, doing: str) -> EwsError:
         if isinstance(exc, classes):
             return kind(message, code)
     return EwsRequestRejectedError(message, code)
+
+
+def _denied(exc: BaseException) -> str:
+    if isinstance(exc, ews.UnauthorizedError):
+        return "401 unauthorized: Exchange refused the service account's credentials"
+    if isinstance(exc, ews.ErrorImpersonateUserDenied | ews.ErrorImpersonationFailed):
+        return "403 impersonation denied: the service account may not impersonate this mailbox"
+    return "403 access denied"
 
 
 def _untrusted_certificate(exc: BaseException) -> str | None:

@@ -8,6 +8,7 @@ otherwise it backs off exponentially with jitter.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -20,7 +21,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from mfr.ews.errors import EwsError, EwsThrottledError, translate
+from mfr.ews.errors import EwsError, EwsThrottledError, EwsUnavailableError, translate
 from mfr.retry import RetryPolicy
 from mfr.throttle import Throttle
 
@@ -41,11 +42,15 @@ def call(
     throttle: Throttle,
     policy: RetryPolicy,
     on_retry: Callable[[EwsError, int], None] | None = None,
+    stopping: threading.Event | None = None,
 ) -> T:
     """Run a blocking EWS ``operation`` under the throttle, retrying what can pass.
 
-    Raises the ``EwsError`` of the last attempt when it is fatal or patience runs out.
+    Raises the ``EwsError`` of the last attempt when it is fatal or patience runs out, or at
+    once when ``stopping`` is set during a pause (a stopping service must not wait out a
+    retry schedule of minutes: SIGTERM gives it seconds).
     """
+    stopping = stopping or threading.Event()
     jitter = wait_random_exponential(multiplier=policy.first_wait_s, max=policy.max_wait_s)
 
     def wait(state: RetryCallState) -> float:
@@ -69,11 +74,16 @@ def call(
             except Exception as exc:  # translated at this boundary
                 raise translate(exc, doing) from exc
 
+    def sleep(seconds: float) -> None:
+        if stopping.wait(seconds):
+            raise EwsUnavailableError(f"{doing}: stopped while waiting to try again", "Stopping")
+
     retrying = Retrying(
         retry=retry_if_exception(_is_retriable),
         wait=wait,
         stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.give_up_after_s),
         before_sleep=before_sleep,
+        sleep=sleep,
         reraise=True,
     )
     return retrying(attempt)

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from mfr.errors import MfrError
+from mfr.reach import network_cause
 
 
 class GraphError(MfrError):
@@ -105,5 +106,9 @@ def translate_response(response: httpx.Response, doing: str) -> GraphError:
 
 
 def translate_transport(exc: httpx.HTTPError, doing: str) -> GraphError:
-    """The ``GraphError`` for a request that got no answer (connection, timeout, TLS)."""
+    """The ``GraphError`` for a request that got no answer (connection, timeout, TLS), its
+    cause in one line (DNS, connection, TLS) with ``code`` saying which."""
+    cause = network_cause(exc)
+    if cause is not None:
+        return GraphUnavailableError(f"{doing}: {cause[1]}"[:2000], code=cause[0])
     return GraphUnavailableError(f"{doing}: {type(exc).__name__}: {exc}"[:2000])

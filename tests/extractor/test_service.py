@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 
 from extractor.service import Extractor
 from extractor.settings import ExtractorSection, ExtractorSettings
@@ -87,6 +89,31 @@ def test_events_drive_sync_and_a_bad_record_is_dead_lettered(
     assert (dead["error_type"], dead["value"]) == ("CodecError", b"\x00not avro")
     statuses = latest(extractor.bus, bus_settings, Topic.STATUS)
     assert statuses[-1]["state"] == "Live"
+    registry = extractor.metrics.registry
+    assert (registry.get_sample_value("mfr_extractor_cycle_seconds_count") or 0) >= 1
+    assert registry.get_sample_value("mfr_extractor_mailboxes", {"state": "live"}) == 1
+    assert registry.get_sample_value("mfr_extractor_mailboxes", {"state": "failing"}) == 0
+    assert "_created" not in generate_latest(registry).decode()
+    extractor.close()
+
+
+def test_the_lag_grows_while_a_cycle_stalls(
+    sim: Simulator, smtp: str, make: Callable[[], Extractor], bus_settings: BusSettings
+) -> None:
+    """The lag gauge is measured against now: an event whose cycle has not ended makes it grow,
+    instead of showing the lag of the last cycle that did."""
+    extractor = make()
+    event = change_event(smtp, "Resync")
+    event["event_time"] = datetime.now(UTC) - timedelta(seconds=60)
+    send(extractor.bus, bus_settings, Codec().encode("ChangeEvent", event), mailbox=smtp)
+    def lag() -> float:
+        return extractor.metrics.registry.get_sample_value("mfr_extractor_max_lag_seconds") or 0
+
+    until(extractor, lambda: lag() > 0, timeout_s=30)
+    first = lag()
+    time.sleep(1.1)  # not stepping: the cycle is never harvested, as if it hung
+    later = lag()
+    assert 60 <= first < later
     extractor.close()
 
 

@@ -50,6 +50,9 @@ def test_status_metrics_and_readiness(
                  "mfr_listener_streaming_connections ",
                  'mfr_listener_produce_seconds_count{result="ok"}'):
         assert line in metrics, line
+    for state, count in (("subscribed", 2), ("subscribing", 0), ("failing", 1)):
+        assert f'mfr_listener_mailboxes{{state="{state}"}} {count}.0' in metrics, state
+    assert "_created" not in metrics
     assert harness.get("/healthz").json() == {"status": "ok"}
 
 

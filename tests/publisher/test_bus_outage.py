@@ -86,6 +86,9 @@ class TakingArchive(ArchiveClient):
         self.took += len(records)
         return Accepted(applied=len(records), stale=0)
 
+    def unavailable(self) -> str | None:
+        return None
+
 
 def test_the_publisher_rides_out_a_bus_outage() -> None:
     """A failed poll, a failed commit and a failed dead-letter flush are waited out: the good
