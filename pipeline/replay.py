@@ -149,7 +149,8 @@ def _publish_until_drained(
         consumer.seek_to_beginning()
         client = CountingClient(config.publisher, stop, tally)
         tap = DeadLetterTap(tally, producer if options.dead_letter else None)
-        publisher = Publisher(config, consumer, tap, client, PublisherMetrics(), stop)
+        publisher = Publisher(config, consumer, tap, client, PublisherMetrics(), stop,
+                              report_status=False)
         client.on_retry = publisher.on_retry
         log.info("replaying", group=group, topics=topics, archive=archive_url)
         try:

@@ -76,9 +76,11 @@ class Publisher:
         metrics: PublisherMetrics,
         stop: threading.Event,
         batch: Batch | None = None,
+        report_status: bool = True,
     ) -> None:
         """``batch``: the ``Rebalance`` the consumer was made with, if several publishers share
-        its group."""
+        its group. ``report_status``: write Publisher MailboxStatus records (not while
+        replaying: a rebuild must not add to the topics it reads)."""
         self._settings = config.publisher
         self._batch = batch or Batch()
         self._consumer = consumer
@@ -89,7 +91,8 @@ class Publisher:
         self._codec = Codec()
         self._expected = {topic_name(config.bus, t): _SCHEMA[t] for t in CONSUMED}
         self._dead_letters = topic_name(config.bus, Topic.DEAD_LETTERS)
-        self._report = StatusReport(producer, self._codec, topic_name(config.bus, Topic.STATUS))
+        self._report = StatusReport(producer, self._codec, topic_name(config.bus, Topic.STATUS)
+                                    ) if report_status else None
         self._next_probe = 0.0
         metrics.lag.set_function(self._lag_s)
 
@@ -158,7 +161,8 @@ class Publisher:
         except (ArchiveUnavailableError, StoppedError):
             return False  # the client gives up only when asked to stop
         refused = {id(record) for record, _, _ in dead}
-        self._report.delivered([(r, w) for r, w in wire if id(r) not in refused])
+        if self._report is not None:
+            self._report.delivered([(r, w) for r, w in wire if id(r) not in refused])
         if dead and not self._store_dead_letters(dead):
             return False
         try:

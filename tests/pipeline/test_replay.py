@@ -40,7 +40,8 @@ def feed_live_archive(bus: BusSettings, archive: RestartableArchive, produced: P
         config.publisher.group, [topic_name(bus, t) for t in CONSUMED]
     ) as consumer, opened.producer() as producer:
         client = ArchiveClient(config.publisher, stop)
-        publisher = Publisher(config, consumer, producer, client, metrics, stop)
+        publisher = Publisher(config, consumer, producer, client, metrics, stop,
+                              report_status=False)  # exactly the records produced
         worker = threading.Thread(target=publisher.run)
         worker.start()
         try:
