@@ -39,6 +39,17 @@ class _BodyTooLargeError(HTTPException):
         super().__init__(413, f"request body over the {limit}-byte limit")
 
 
+class _NulInBodyError(HTTPException):
+    """Raised from ``receive`` when a body carries a NUL (raw, %-encoded or JSON-escaped):
+    PostgreSQL cannot compare or hold a text with one, and no form or API body needs it."""
+
+    def __init__(self) -> None:
+        super().__init__(400, "a NUL character in the request body")
+
+
+_NUL_FORMS = (b"\x00", b"%00", b"\\u0000")
+
+
 class Guards:
     """The archive app wrapped in headers, a body limit, the origin check and a crash barrier."""
 
@@ -75,9 +86,9 @@ class Guards:
         limited = receive if scope["path"].startswith(INGEST_PREFIX) else self._limit(receive)
         try:
             await self.app(scope, limited, send_with_headers)
-        except _BodyTooLargeError as exc:
+        except (_BodyTooLargeError, _NulInBodyError) as exc:
             if not started:
-                await _answer(send_with_headers, 413, exc.detail)
+                await _answer(send_with_headers, exc.status_code, exc.detail)
         except Exception as exc:  # noqa: BLE001 - the barrier: answer 500, log it
             # Answer first, then log (a plain traceback: rendering locals can take seconds).
             if not started:
@@ -121,13 +132,20 @@ class Guards:
     def _limit(self, receive: Receive) -> Receive:
         seen = 0
 
+        tail = b""  # a NUL's %-encoding or JSON escape may straddle two chunks
+
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, tail
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+                body: bytes = message.get("body", b"")
+                seen += len(body)
                 if seen > self.max_body_bytes:
                     raise _BodyTooLargeError(self.max_body_bytes)
+                window = tail + body
+                if any(form in window for form in _NUL_FORMS):
+                    raise _NulInBodyError
+                tail = window[-5:]
             return message
 
         return limited

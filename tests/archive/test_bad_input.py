@@ -168,3 +168,22 @@ def test_filters_searches_conversations_and_exports_get_4xx_not_500(
         for api in ("messages", "search"):  # the browse API's own searches too
             reply = secured(client.get(f"/api/v1/mailboxes/{ALICE}/{api}", params={"q": "a\x00"}))
             assert reply.status_code == 400, api
+
+
+@both_databases
+def test_a_nul_in_a_form_or_a_replicated_text_is_no_500(archive: RunningArchive) -> None:
+    """PostgreSQL holds no NUL in a text. A form carrying one is refused (400); a subject or a
+    folder name carrying one (Graph's JSON can) is stored with U+FFFD in its place, not lost."""
+    nul_subject = message(ALICE, "n1", 1, subject="before\x00after")
+    stored = archive.ingest(batch(folder(ALICE, "inbox", 1, display_name="In\x00box"), nul_subject))
+    assert stored.status_code == 200, stored.text
+    with archive.client(ALICE) as client:
+        page = secured(client.get(f"/mailbox/{ALICE}"))
+        assert "before\ufffdafter" in page.text
+        assert "In\ufffdbox" in page.text
+    with httpx.Client(base_url=archive.url) as anonymous:
+        for form in ({"username": "al\x00ice", "password": "x"},
+                     {"username": ALICE, "password": "pass\x00word"}):
+            reply = secured(anonymous.post("/login", data=form))
+            assert reply.status_code == 400, (form, reply.status_code)
+            assert "NUL" in reply.text
