@@ -202,6 +202,7 @@ _SECRETS = (
     ("extractor", "ops", "token"),
     ("extractor", "drift", "archive_token"),
     ("publisher", "ops", "token"),
+    ("publisher", "ingest_token"),
 )
 
 

@@ -67,6 +67,8 @@ def test_secrets_are_not_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ('[exchange]\npassword = "hunter2"', "MFR_EXCHANGE__PASSWORD"),
         ('[exchange.graph]\nclient_secret = "hunter2"', "MFR_EXCHANGE__GRAPH__CLIENT_SECRET"),
+        ('[publisher]\ningest_token = "hunter2"', "MFR_PUBLISHER__INGEST_TOKEN"),
+        ('[extractor.drift]\narchive_token = "hunter2"', "MFR_EXTRACTOR__DRIFT__ARCHIVE_TOKEN"),
     ],
 )
 def test_a_secret_in_the_file_is_refused_naming_its_variable(
