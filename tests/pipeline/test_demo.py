@@ -65,7 +65,7 @@ def test_the_demo_replicates_live_and_a_person_can_browse_it(tmp_path: Path, api
             page.fill("input[name=username]", user)
             page.fill("input[name=password]", password)
             page.click("#sign-in")
-            page.wait_for_selector("text=Inbox")
+            page.wait_for_selector("#folders >> text=Inbox")  # the tree, not the search scope
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / f"demo-{api}.png"))
             browser.close()
