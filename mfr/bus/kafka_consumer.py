@@ -14,12 +14,15 @@ from datetime import datetime
 from typing import Any
 
 import kafka.errors
+import structlog
 from kafka import ConsumerRebalanceListener, KafkaConsumer
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from kafka.structs import MemberState, OffsetAndMetadata, TopicPartition
 
 from mfr.bus.base import Consumer, Partition, Rebalance, Record, next_offsets
 from mfr.bus.kafka_client import connect_error, to_record, translate
 from mfr.errors import BusUnavailableError
+
+log = structlog.get_logger(__name__)
 
 
 class KafkaBusConsumer(Consumer):
@@ -33,29 +36,39 @@ class KafkaBusConsumer(Consumer):
         session_timeout_s: float,
         rebalance: Rebalance | None = None,
     ) -> None:
-        session_ms = int(session_timeout_s * 1000)
+        self._config, self._group, self._topics = config, group, list(topics)
+        self._session_ms = int(session_timeout_s * 1000)
+        self._listener = _Listener(self, rebalance) if rebalance is not None else None
+        # A join that makes no progress for this long is stuck (see ``_unstick``); a healthy one
+        # waits at most for members that left without saying so, one session timeout.
+        self._stuck_after_s = max(30.0, 3 * session_timeout_s)
+        self._joining_since: float | None = None
         self._in_rebalance = False
+        self._consumer = self._member()
+        self._seek: str | datetime | None = None
+        self._seeked: set[TopicPartition] = set()
+        self._rewind: set[TopicPartition] = set()  # assigned: read from the group's commit
+
+    def _member(self) -> KafkaConsumer:
         try:
-            self._consumer = KafkaConsumer(
-                **config,
-                group_id=group,
+            consumer = KafkaConsumer(
+                **self._config,
+                group_id=self._group,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
-                session_timeout_ms=session_ms,
-                heartbeat_interval_ms=max(session_ms // 3, 100),
+                session_timeout_ms=self._session_ms,
+                heartbeat_interval_ms=max(self._session_ms // 3, 100),
                 max_poll_interval_ms=600_000,
                 # A consumer that joins before the broker it asks knows a just-created topic gets
                 # no partitions until its metadata is refreshed: every 5 minutes by default,
                 # long enough to look like lost records. Every 5 s, the gap closes quickly.
                 metadata_max_age_ms=5_000,
             )
-            listener = _Listener(self, rebalance) if rebalance is not None else None
-            self._consumer.subscribe(list(topics), listener=listener)
+            _await_partitions(consumer, self._topics)
+            consumer.subscribe(self._topics, listener=self._listener)
         except kafka.errors.KafkaError as exc:
-            raise connect_error(f"joining group {group}", exc, config) from exc
-        self._seek: str | datetime | None = None
-        self._seeked: set[TopicPartition] = set()
-        self._rewind: set[TopicPartition] = set()  # assigned: read from the group's commit
+            raise connect_error(f"joining group {self._group}", exc, self._config) from exc
+        return consumer
 
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
         try:
@@ -64,8 +77,34 @@ class KafkaBusConsumer(Consumer):
             )
         except kafka.errors.KafkaError as exc:
             raise translate("polling", exc) from exc
+        if self._unstick():
+            return []
         moved = self._rewind_assigned() | self._apply_seek()
         return [to_record(raw) for tp, raws in batches.items() if tp not in moved for raw in raws]
+
+    def _unstick(self) -> bool:
+        """Replace a member whose group join has made no progress for ``_stuck_after_s``.
+
+        kafka-python 3.0 now and then never completes a rejoin (the leader logs "performing
+        partition assignments" and nothing follows) while the member keeps polling: nothing
+        is consumed until the process restarts. A new member joins in its place; what the old
+        one had not committed comes again (at-least-once), as after any rebalance."""
+        state = getattr(getattr(self._consumer, "_coordinator", None), "state", None)
+        if state != MemberState.REBALANCING:
+            self._joining_since = None
+            return False
+        now = time.monotonic()
+        if self._joining_since is None:
+            self._joining_since = now
+        if now - self._joining_since < self._stuck_after_s:
+            return False
+        log.warning("group join stuck: replacing the member", group=self._group,
+                    stuck_s=round(now - self._joining_since))
+        fresh = self._member()
+        stuck, self._consumer = self._consumer, fresh
+        self._joining_since, self._rewind, self._seeked = None, set(), set()
+        stuck.close(autocommit=False)
+        return True
 
     def _rewind_assigned(self) -> set[TopicPartition]:
         # kafka-python keeps its fetch position for a partition assigned again to the same
@@ -160,6 +199,19 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
             callback(partitions)
         finally:
             self._owner._in_rebalance = False
+
+
+def _await_partitions(
+    consumer: KafkaConsumer, topics: Sequence[str], within_s: float = 10.0
+) -> None:
+    """Wait (briefly) until the consumer's metadata knows each topic's partitions. A member that
+    joins first gets an empty assignment and must rejoin once its metadata catches up; with
+    kafka-python 3.0 that second join now and then never completed while the member kept
+    polling (tests/examples, `mfr run` on Kafka: nothing replicated for minutes)."""
+    deadline = time.monotonic() + within_s
+    for topic in topics:
+        while not consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 def read_partitions(
