@@ -4,6 +4,7 @@ on a stand-in for kafka-python's consumer: the real hang cannot be caused on dem
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -46,7 +47,7 @@ def test_a_member_stuck_joining_is_replaced_and_a_slow_join_is_not(
 ) -> None:
     now = [1000.0]
     monkeypatch.setattr(kafka_consumer, "KafkaConsumer", Member)
-    monkeypatch.setattr(kafka_consumer.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
     Member.made = []
     consumer = KafkaBusConsumer({}, "g", ["t"], session_timeout_s=6.0)
     first = Member.made[0]
