@@ -30,8 +30,11 @@ def soak(
     seed: Annotated[int, typer.Option(help="seeds the user, the faults and the mailboxes")] = 11,
     mailboxes: Annotated[int, typer.Option(help="simulated mailboxes")] = 20,
     rate: Annotated[float, typer.Option(help="user actions per second")] = 10.0,
+    api: Annotated[str, typer.Option(help="ews, or graph (webhooks and delta over TLS)")] = "ews",
 ) -> None:
     """Run the convergence test for ``minutes`` and print its report."""
+    if api not in ("ews", "graph"):
+        raise typer.BadParameter(f"--api is ews or graph, not {api!r}")
     workdir = Path(tempfile.mkdtemp(prefix="mfr-soak-"))
     plan = Plan(seed=seed, mailboxes=mailboxes, messages=60, actions=int(minutes * 60 * rate),
                 rate=rate, fault_rounds=max(1, round(minutes * 60 / ROUND_S)),
@@ -47,8 +50,11 @@ def soak(
         else:
             bus = BusSettings(embedded_path=workdir / "bus.sqlite3", session_timeout_s=2.0,
                               topic_prefix="soak")
-        with Simulator(simulator_section()) as sim:
-            report = Convergence(plan, sim, bus, workdir, broker).run()
+        section = simulator_section()
+        if api == "graph":  # msal, the Graph path's token client, accepts only https authorities
+            section = section.model_copy(update={"tls": True, "tls_dir": workdir / "tls"})
+        with Simulator(section) as sim:
+            report = Convergence(plan, sim, bus, workdir, broker, api=api).run()
     finally:
         if broker is not None:
             broker.stop()

@@ -103,20 +103,6 @@ def tls_sim(tmp_path: Path) -> Iterator[Simulator]:
         yield simulator
 
 
-@pytest.mark.timeout(600)
-def test_graph_on_the_embedded_bus_converges_under_faults(
-    tls_sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Fed through Graph (webhooks and delta queries), with notifications lost, delayed and
-    reordered, lifecycle events, expired delta tokens, 429 storms and every process killed, the
-    archive ends equal to Exchange."""
-    bus = BusSettings(embedded_path=tmp_path / "bus.sqlite3", session_timeout_s=2.0,
-                      topic_prefix=f"cg{uuid.uuid4().hex[:8]}")
-    report = Convergence(CI_PLAN, tls_sim, bus, tmp_path, api="graph").run()
-    with capsys.disabled():
-        check(report, tmp_path)
-
-
 @pytest.mark.kafka
 @pytest.mark.timeout(600)
 def test_graph_on_kafka_converges_under_faults(
