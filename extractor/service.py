@@ -50,6 +50,7 @@ from extractor.settings import ExtractorSettings
 from extractor.store import StateStore
 from mfr.bus import Bus, Consumer, Producer, Record
 from mfr.bus.base import Partition, Rebalance
+from mfr.bus.startup import patiently
 from mfr.codec import Codec
 from mfr.errors import BusError, CodecError, MfrError
 from mfr.ews import EwsConnection
@@ -121,6 +122,7 @@ class Extractor(Rebalance):
         self.codec = codec = codec or Codec()
         self.metrics = Metrics()
         self.specs = topic_specs(settings.bus)
+        self._patience_s = settings.bus.startup_patience_s
         self.topics = {t: s.name for t, s in self.specs.items()}
         self.store = StateStore(self.settings.state_path, codec)
         self.checkpoints = Checkpoints(self.api)
@@ -161,20 +163,25 @@ class Extractor(Rebalance):
         return self._consumer
 
     # --- life cycle --------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, stop: threading.Event | None = None) -> None:
         """Create topics, start consuming: the group assigns partitions (``assigned``) and what
         they need is loaded (``_take_over``) before their first record is."""
-        self.bus.ensure_topics(self.specs.values())
+        patience_s = self._patience_s
+        patiently("creating topics", lambda: self.bus.ensure_topics(self.specs.values()),
+                  patience_s, stop)
         partitions = self.ownership.check_partitions()
-        self._producer = self.bus.producer()
-        self._consumer = self.bus.consumer(self.settings.group, [self.topics[Topic.CHANGES]],
-                                           rebalance=self)
+        self._producer = patiently("connecting a producer", self.bus.producer, patience_s, stop)
+        self._consumer = patiently(
+            "joining the group",
+            lambda: self.bus.consumer(self.settings.group, [self.topics[Topic.CHANGES]],
+                                      rebalance=self),
+            patience_s, stop)
         log.info("extractor started", partitions=partitions)
         self.ready.set()
 
     def run(self, stop: threading.Event) -> None:
         """Start, then work until ``stop`` is set; then finish running cycles and close."""
-        self.start()
+        self.start(stop)
         try:
             while not stop.is_set():
                 try:

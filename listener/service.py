@@ -23,6 +23,7 @@ from listener.statusfeed import StatusFeed
 from listener.streaming import StreamingMode
 from listener.webhook import WebhookIntake
 from mfr.bus import Bus
+from mfr.bus.startup import patiently
 from mfr.codec import Codec
 from mfr.ews import EwsConnection
 from mfr.graph import GraphClient
@@ -125,7 +126,9 @@ class Listener:
     def start(self) -> None:
         """Check the bus, then subscribe everything in the background."""
         specs = topic_specs(self.bus_settings)
-        self.bus.ensure_topics([specs[Topic.CHANGES], specs[Topic.STATUS]])
+        patiently("creating topics",
+                  lambda: self.bus.ensure_topics([specs[Topic.CHANGES], specs[Topic.STATUS]]),
+                  self.bus_settings.startup_patience_s, self._stop)
         self.outbox.start()
         self._thread = threading.Thread(target=self._run, name="listener", daemon=True)
         self._thread.start()

@@ -148,6 +148,11 @@ class BusSettings(Section):
         le=300.0,
         description="a consumer silent this long is presumed dead; its records go to another",
     )
+    startup_patience_s: float = Field(
+        default=300.0,
+        ge=0.0,
+        description="how long a starting service waits for an unavailable Kafka before it exits",
+    )
 
     @property
     def uses_kafka(self) -> bool:

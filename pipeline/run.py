@@ -30,6 +30,7 @@ from listener.app import create_app as listener_app
 from listener.cli import connection_for
 from listener.service import Listener
 from mfr.bus import Bus, open_bus
+from mfr.bus.startup import patiently
 from mfr.codec import Codec
 from mfr.resync import BusResync
 from mfr.settings import OpsAccess, ServerTls
@@ -68,7 +69,9 @@ class SingleMachine:
         """Start every stage, downstream first, so nothing waits for a stage not yet there."""
         bus = open_bus(self.settings.bus)
         self.stages.append(_Stage("bus", bus.close))
-        bus.ensure_topics(topic_specs(self.settings.bus).values())
+        patiently("creating topics",
+                  lambda: bus.ensure_topics(topic_specs(self.settings.bus).values()),
+                  self.settings.bus.startup_patience_s)
         token = self._start_archive(bus)
         self._start_publisher(bus, token)
         self._start_extractor(bus, token)

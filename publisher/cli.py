@@ -10,6 +10,7 @@ from types import FrameType
 import structlog
 
 from mfr.bus import open_bus
+from mfr.bus.startup import patiently
 from mfr.errors import ConfigError
 from mfr.options import ConfigOption
 from mfr.topics import topic_name, topic_specs
@@ -36,12 +37,16 @@ def command(
     health = HealthServer(metrics, section.health_host, section.health_port, section.tls,
                           section.ops)
     health.start()
+    patience_s = settings.bus.startup_patience_s
     with open_bus(settings.bus) as bus:
-        bus.ensure_topics(topic_specs(settings.bus).values())
+        patiently("creating topics", lambda: bus.ensure_topics(topic_specs(settings.bus).values()),
+                  patience_s, stop)
         topics = [topic_name(settings.bus, t) for t in CONSUMED]
         batch = Batch()
-        with bus.consumer(settings.publisher.group, topics, batch) as consumer, \
-                bus.producer() as producer:
+        with patiently("joining the group",
+                       lambda: bus.consumer(settings.publisher.group, topics, batch),
+                       patience_s, stop) as consumer, \
+                patiently("connecting a producer", bus.producer, patience_s, stop) as producer:
             client = ArchiveClient(settings.publisher, stop)
             publisher = Publisher(settings, consumer, producer, client, metrics, stop, batch)
             client.on_retry = publisher.on_retry

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from mfr.bus import Consumer
 from mfr.bus.kafka import KafkaBus
-from mfr.errors import BusError
+from mfr.bus.startup import patiently
+from mfr.errors import BusError, BusUnavailableError
 from mfr.settings import BusSettings
 from mfr.topics import Topic, topic_specs
 from tests.contract.helpers import drain, group, numbered, produce, values
@@ -74,3 +79,32 @@ def test_flush_reports_records_it_could_not_store(own_kafka: KafkaBroker) -> Non
             producer.flush(timeout_s=5)
         with pytest.raises(BusError):
             producer.close(timeout_s=1)
+
+
+def test_a_service_starting_while_the_broker_is_down_waits_for_it(own_kafka: KafkaBroker) -> None:
+    """Started during a broker restart, a service's first contact waits for the broker instead
+    of exiting (convergence on Kafka: a publisher restarted then died with "Unable to
+    bootstrap"); without patience it is the retriable error it was."""
+    settings = BusSettings(kafka_bootstrap_servers=own_kafka.bootstrap, session_timeout_s=6)
+    specs = topic_specs(settings)
+    topic = specs[Topic.CHANGES].name
+    own_kafka.stop()
+    # kafka-python itself tries for 30 s; 2 s keeps the test short and the waiting ours.
+    with KafkaBus(settings, bootstrap_timeout_ms=2000) as bus:
+        with pytest.raises(BusUnavailableError):
+            patiently("creating topics", lambda: bus.ensure_topics([specs[Topic.CHANGES]]), 0)
+        started: list[Consumer] = []
+
+        def start() -> None:
+            patiently("creating topics", lambda: bus.ensure_topics([specs[Topic.CHANGES]]), 120)
+            started.append(patiently("joining", lambda: bus.consumer(group(), [topic]), 120))
+
+        starting = threading.Thread(target=start)
+        starting.start()
+        time.sleep(3)
+        own_kafka.start()
+        starting.join(timeout=120)
+        assert started, "the start did not wait for the broker"
+        produce(bus, topic, numbered(10))
+        with started[0] as consumer:
+            assert sorted(values(drain(consumer, 10))) == list(range(10))

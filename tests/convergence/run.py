@@ -73,6 +73,7 @@ class Report:
     replay_equal: bool | None = None
     replay_output: str = ""
     died: list[str] = field(default_factory=list)
+    obituaries: str = ""  # the log tails of those that died
     exit_codes: dict[str, int | None] = field(default_factory=dict)
 
     def text(self) -> str:
@@ -88,7 +89,8 @@ class Report:
             self.verdict.summary(),
             f"replay equals the live archive: {self.replay_equal}",
             f"services that died on their own: {self.died or 'none'}; exit codes {self.exit_codes}",
-        ])
+            self.obituaries,
+        ]).rstrip()
 
 
 class Convergence:
@@ -144,7 +146,9 @@ class Convergence:
             self._drain()
             self._check_replay()
         finally:
-            self.report.died = self.report.died or self.stack.died()
+            if not self.report.died:
+                self.report.died = self.stack.died()
+                self.report.obituaries = self.stack.obituaries()
             self.stack.kill_all()
         return self.report
 
@@ -182,7 +186,8 @@ class Convergence:
         started = time.monotonic()
         deadline = started + self.plan.drain_timeout_s
         while time.monotonic() < deadline:
-            assert not self.stack.died(), f"died: {self.stack.died()}"
+            assert not self.stack.died(), (
+                f"died: {self.stack.died()}\n{self.stack.obituaries()}")
             if self.verdict().equal and self._quiet():
                 break
             time.sleep(1.0)

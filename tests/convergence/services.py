@@ -264,6 +264,11 @@ hierarchy_interval_s = 5.0
         """Services that exited on their own."""
         return [s.name for s in self.services.values() if s.died]
 
+    def obituaries(self, lines: int = 30) -> str:
+        """The end of each log of a service that exited on its own, for the failure message."""
+        return "\n".join(f"--- {s.name} (exit {s.proc.returncode if s.proc else None}):\n"
+                         f"{s.tail(lines)}" for s in self.services.values() if s.died)
+
     def stop(self) -> dict[str, int | None]:
         """Stop every service cleanly, upstream first; their exit codes."""
         return {s.name: s.stop() for s in reversed(self.services.values())}

@@ -83,7 +83,7 @@ def test_ews_and_graph_replicate_the_same_mailboxes_alike(tmp_path: Path) -> Non
                     break
                 time.sleep(2.0)
             for name, stack in stacks.items():
-                assert not stack.died(), f"{name}: {stack.died()}"
+                assert not stack.died(), f"{name}: {stack.died()}\n{stack.obituaries()}"
         finally:
             for stack in stacks.values():
                 stack.kill_all()
