@@ -16,7 +16,6 @@ Without batching (``ExtractorSection.graph_batch = false``) the same reads go on
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -117,7 +116,8 @@ class GraphGets:
             if attempt == policy.attempts:
                 raise last_error or GraphError(f"{doing}: $batch left requests unanswered")
             if not isinstance(last_error, GraphThrottledError):
-                time.sleep(min(policy.max_wait_s, policy.first_wait_s * 2 ** (attempt - 1)))
+                self._client.pause(
+                    min(policy.max_wait_s, policy.first_wait_s * 2 ** (attempt - 1)))
             pending = retry
         return found
 

@@ -207,8 +207,7 @@ class Extractor(Rebalance):
         waiting to retry an EWS request gives up at once; its events stay uncommitted, so the
         next start syncs them (SIGTERM leaves a service seconds, not a retry schedule)."""
         self._closing = True
-        if isinstance(self.connection, EwsConnection):
-            self.connection.stop()
+        self.connection.stop()
         self._stopping.set()
         self._pool.shutdown(wait=True)
         self._harvest()

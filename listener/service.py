@@ -181,8 +181,7 @@ class Listener:
     def stop(self) -> None:
         """Stop subscribing and reading, write what is queued, close the producer."""
         self._stop.set()
-        if isinstance(self.connection, EwsConnection):
-            self.connection.stop()  # requests waiting to be retried give up at once
+        self.connection.stop()  # requests waiting to be retried, or out a back-off, give up
         self.mode.stop()
         if self._thread is not None:
             # Subscribing threads that are still in a request end with it; what they would have

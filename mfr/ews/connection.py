@@ -29,7 +29,7 @@ from exchangelib.version import EXCHANGE_2013, EXCHANGE_2016, EXCHANGE_2019, EXC
 from pydantic import SecretStr
 
 from mfr.errors import ConfigError
-from mfr.ews.errors import EwsError
+from mfr.ews.errors import EwsError, EwsUnavailableError
 from mfr.ews.retry import call
 from mfr.ews.settings import ExchangeSettings
 from mfr.ews.transport import install as read_in_chunks
@@ -93,7 +93,10 @@ class EwsConnection:
         HTTP session pool is sized for both, so a hanging request never starves the others."""
         self.settings = settings
         read_in_chunks()  # before the first session is made (see mfr/ews/transport.py)
-        self.throttle = throttle or Throttle(settings.max_concurrent_requests)
+        self.stopping = threading.Event()  # set by ``stop``: retries end at their next pause
+        # A back-off Exchange asked for (ErrorServerBusy) can last minutes: a stopping service
+        # must not sit it out, so the throttle's waits end when ``stopping`` is set too.
+        self.throttle = throttle or Throttle(settings.max_concurrent_requests, sleep=self._pause)
         self.policy = policy or RetryPolicy()
         if settings.ca_file is not None:
             trust(str(settings.endpoint) if settings.endpoint else None, settings.ca_file)
@@ -112,11 +115,14 @@ class EwsConnection:
         )
         self._accounts: dict[str, Account] = {}
         self._lock = threading.Lock()
-        self.stopping = threading.Event()  # set by ``stop``: retries end at their next pause
 
     def stop(self) -> None:
         """End every retry pause at once (the service is stopping); calls fail from then on."""
         self.stopping.set()
+
+    def _pause(self, seconds: float) -> None:
+        if self.stopping.wait(seconds):
+            raise EwsUnavailableError("stopped while Exchange's back-off lasted", "Stopping")
 
     def account(self, mailbox: str) -> Account:
         """The impersonated account of ``mailbox`` (made once, then reused)."""

@@ -12,6 +12,7 @@ own host: the bearer token must never travel anywhere else.
 from __future__ import annotations
 
 import ssl
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +31,7 @@ from mfr.graph.errors import (
     GraphError,
     GraphRequestRejectedError,
     GraphThrottledError,
+    GraphUnavailableError,
     translate_response,
     translate_transport,
 )
@@ -57,7 +59,10 @@ class GraphClient:
         self.base_url = str(settings.graph_url).rstrip("/")
         self._host = urlsplit(self.base_url).netloc.lower()
         self.tokens = tokens or TokenSource(settings)
-        self.throttle = throttle or Throttle(settings.max_concurrent_per_mailbox)
+        self.stopping = threading.Event()  # set by ``stop``: pauses end, calls fail from then on
+        # A 429's Retry-After can be long: a stopping service must not sit it out.
+        self.throttle = throttle or Throttle(settings.max_concurrent_per_mailbox,
+                                             sleep=self.pause)
         self.policy = policy or RetryPolicy()
         self._http = httpx.Client(
             timeout=settings.request_timeout_s,
@@ -67,6 +72,15 @@ class GraphClient:
             transport=transport,
             follow_redirects=False,
         )
+
+    def stop(self) -> None:
+        """End every retry pause and back-off wait at once (the service is stopping)."""
+        self.stopping.set()
+
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` before trying again, unless the service stops first."""
+        if self.stopping.wait(seconds):
+            raise GraphUnavailableError("stopped while waiting to try again")
 
     def close(self) -> None:
         """Close the connection pool, and the token source's connection to the authority."""
@@ -131,6 +145,7 @@ class GraphClient:
             wait=wait,
             stop=stop_after_attempt(self.policy.attempts)
             | stop_after_delay(self.policy.give_up_after_s),
+            sleep=self.pause,
             reraise=True,
         )
         return retrying(attempt)

@@ -7,7 +7,9 @@ import time
 
 import pytest
 from exchangelib import errors as ews
+from pydantic import AnyHttpUrl, SecretStr
 
+from mfr.ews.connection import EwsConnection
 from mfr.ews.errors import (
     EwsAccessDeniedError,
     EwsSyncStateInvalidError,
@@ -16,6 +18,7 @@ from mfr.ews.errors import (
     translate,
 )
 from mfr.ews.retry import call
+from mfr.ews.settings import ExchangeSettings
 from mfr.retry import RetryPolicy
 from mfr.throttle import Throttle
 
@@ -133,3 +136,28 @@ def test_translation_keeps_the_servers_back_off_and_classifies() -> None:
     stale = translate(ews.ErrorInvalidSyncStateData("bad"), "SyncFolderItems")
     assert isinstance(stale, EwsSyncStateInvalidError)
     assert not stale.retriable
+
+
+def test_stop_ends_a_servers_back_off_at_once() -> None:
+    """SIGTERM must not wait out ErrorServerBusy's BackOffMilliseconds (minutes, at worst): a
+    request held by the throttle gives up as soon as the connection is stopped."""
+    settings = ExchangeSettings(endpoint=AnyHttpUrl("https://ews.invalid/EWS/Exchange.asmx"),
+                                auth="basic", service_account="svc", password=SecretStr("pw"))
+    connection = EwsConnection(settings, policy=FAST)
+    connection.throttle.back_off(connection.budget("a@x.com"), 120.0)
+    outcome: list[BaseException | str] = []
+
+    def sync() -> None:
+        try:
+            outcome.append(connection.call("a@x.com", "SyncFolderItems", lambda: "synced"))
+        except EwsUnavailableError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=sync)
+    thread.start()
+    time.sleep(0.2)
+    stopped = time.monotonic()
+    connection.stop()
+    thread.join(timeout=5)
+    assert time.monotonic() - stopped < 1.0
+    assert isinstance(outcome[0], EwsUnavailableError), outcome

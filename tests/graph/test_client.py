@@ -4,6 +4,8 @@ on Graph's host, pages followed. Unit tests with a fake transport; the simulator
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 import httpx
@@ -138,3 +140,29 @@ def test_pages_follow_next_links_to_the_delta_link() -> None:
 def test_settings_want_exactly_one_credential() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         GraphSettings(tenant_id="t", client_id="c")
+
+
+def test_stop_ends_a_retry_after_wait_at_once() -> None:
+    """A 429's Retry-After (two minutes here) holds the mailbox's requests, but not a stopping
+    service: the waiting call gives up as soon as the client is stopped."""
+    seen: list[httpx.Request] = []
+    answers = [error(429, "ApplicationThrottled", **{"Retry-After": "120"}),
+               httpx.Response(200, json={})]
+    graph = client(answers, seen)
+    outcome: list[BaseException | dict[str, Any]] = []
+
+    def read() -> None:
+        try:
+            outcome.append(graph.get_json("users/a", mailbox="a@x", doing="reading a"))
+        except GraphUnavailableError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    time.sleep(0.3)
+    stopped = time.monotonic()
+    graph.stop()
+    thread.join(timeout=5)
+    assert time.monotonic() - stopped < 1.0
+    assert isinstance(outcome[0], GraphUnavailableError), outcome
+    assert len(seen) == 1
