@@ -1,9 +1,11 @@
 """Message lists (a folder's, or a search across the mailbox), now or as of a time, and one
 message's details with its history.
 
-Lists are newest first and paged by keyset on ``(sort_time, id)``: a page costs the same at the
-top and deep down, however many messages the folder holds (each filter query walks the
-``(mailbox_id, last_known_folder_key, [deleted,] sort_time, id)`` index backwards).
+Lists are newest first (or in another ``Order``) and paged by keyset on ``(key, id)``: a page of
+a folder costs the same at the top and deep down, however many messages the folder holds (the
+query walks an index on ``(mailbox_id, last_known_folder_key, key, id)``, one per order). A
+search reads the mailbox's (or the folder's) messages newest first and keeps the ones that hold
+every word, so a rare word reads them all: ``archive_bench`` measures what that costs.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 the opaque keyset cursors of each.
 
 Every order is a total order on ``(key, id)``, so paging by keyset never skips or repeats a
-message. Newest first by ``sort_time`` walks an index; the other orders sort the filtered list
-(one folder's or one search's), which a mail client does too. The newest-first cursor keeps its
+message. In a folder, every order walks an index on ``(mailbox, folder, key, id)`` (the keys are
+``archive.store.tables.order_keys``, the very expressions those indexes hold), either way, from
+the cursor on; a search or a conversation sorts its matches. The newest-first cursor keeps its
 old form, so cursors handed out before sorting existed stay valid.
 """
 
@@ -15,7 +16,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func, tuple_
+from sqlalchemy import ColumnElement, Table, and_, tuple_
+
+from archive.store.tables import order_keys
 
 BIGINT = 2**63  # every id and time in the store is a signed 64-bit integer
 SORTS = ("received", "sender", "subject", "size")
@@ -75,24 +78,29 @@ class Order:
 
     def key(self, table: Table) -> ColumnElement[Any]:
         """What the rows are ordered by (never null, so tuple comparisons hold)."""
-        c = table.c
-        if self.name == "received":
-            return c.sort_time
-        if self.name == "size":
-            return func.coalesce(c.size, -1)
-        if self.name == "sender":
-            return func.lower(func.coalesce(c.sender_name, c.sender_address, ""))
-        return func.lower(func.coalesce(c.subject, ""))
+        return order_keys(table)[self.name]
 
     def after(self, table: Table, ident: Any, cursor: str) -> ColumnElement[bool]:
         """The rows after the cursor's row in this order."""
-        row, mark = tuple_(self.key(table), ident), tuple_(*self.decode(cursor))
-        return row < mark if self.descending else row > mark
+        return self._beyond(table, ident, cursor, forwards=True)
 
     def up_to(self, table: Table, ident: Any, cursor: str) -> ColumnElement[bool]:
         """The rows before the cursor's row in this order, and that row."""
-        row, mark = tuple_(self.key(table), ident), tuple_(*self.decode(cursor))
-        return row >= mark if self.descending else row <= mark
+        return self._beyond(table, ident, cursor, forwards=False)
+
+    def _beyond(
+        self, table: Table, ident: Any, cursor: str, *, forwards: bool
+    ) -> ColumnElement[bool]:
+        """``(key, id)`` past the cursor's row, forwards (excluding it) or backwards (including
+        it). The key's own bound only repeats what the row comparison implies, but SQLite seeks
+        an expression index on a plain comparison and not on a row value: without it a deep
+        page of a sorted folder walked the index from the folder's first row."""
+        key = self.key(table)
+        value, last = self.decode(cursor)
+        row, mark = tuple_(key, ident), tuple_(value, last)
+        if self.descending == forwards:  # the rows sought have smaller keys
+            return and_(key <= value, row < mark if forwards else row <= mark)
+        return and_(key >= value, row > mark if forwards else row >= mark)
 
     def by(self, table: Table, ident: Any, reverse: bool = False) -> list[ColumnElement[Any]]:
         """ORDER BY terms: this order, or its reverse."""

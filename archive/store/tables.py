@@ -11,10 +11,13 @@ hold every version ever received (``valid_from`` is the version's ``observed_tim
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     Float,
     ForeignKey,
     Index,
@@ -24,6 +27,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
 )
 
 metadata = MetaData(
@@ -62,6 +67,21 @@ def _folder_columns() -> list[Column[object]]:
         Column("deleted", Boolean, nullable=False, default=False),
         Column("deleted_time", BigInteger),
     ]
+
+
+def order_keys(table: Table) -> dict[str, ColumnElement[Any]]:
+    """What a message list sorts by, per order (``archive/browse/ordering.py``): never null, so
+    ``(key, id)`` is a total order for keyset paging. Built here, once, because the indexes
+    below must hold exactly these expressions (constants as literals, not bound parameters),
+    or neither database would match a query's ORDER BY to them."""
+    c = table.c
+    empty: ColumnElement[str] = literal_column("''")
+    return {
+        "received": c.sort_time,
+        "size": func.coalesce(c.size, literal_column("-1")),
+        "sender": func.lower(func.coalesce(c.sender_name, c.sender_address, empty)),
+        "subject": func.lower(func.coalesce(c.subject, empty)),
+    }
 
 
 def _message_columns() -> list[Column[object]]:
@@ -160,6 +180,17 @@ messages = Table(
     Index(None, "mailbox_id", "sort_time", "id"),
     Index(None, "mailbox_id", "conversation_id", "sort_time", "id"),  # a conversation's
 )
+
+# A folder sorted by sender, subject or size (the web UI's columns), read from an index like
+# newest first: a page costs the same in a folder of 100 and of 100,000 (migration 0005).
+for _name in ("sender", "subject", "size"):
+    Index(
+        f"ix_messages_folder_by_{_name}",
+        messages.c.mailbox_id,
+        messages.c.last_known_folder_key,
+        order_keys(messages)[_name],
+        messages.c.id,
+    )
 
 message_history = Table(
     "message_history",

@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from archive.accounts import Principal
-from archive.browse.listing import MessageFilter, message_detail, message_page
+from archive.browse.listing import NEWEST_FIRST, MessageFilter, message_detail, message_page
 from archive.browse.models import (
     FolderTree,
     MailboxReplication,
@@ -25,7 +25,7 @@ from archive.browse.models import (
     TimeOutOfRangeError,
     to_ms,
 )
-from archive.browse.ordering import BadCursorError
+from archive.browse.ordering import SORT_PATTERN, BadCursorError, Order
 from archive.browse.tree import folder_tree, mailbox_id, replication, summaries
 from archive.web.context import ArchiveContext, api_principal, audit_admin_read, context
 from archive.web.export import export_response
@@ -129,7 +129,7 @@ def get_folders(mailbox: MailboxPath, box: Box, ctx: Ctx, at: At = None) -> Fold
 
 @router.get(
     "/mailboxes/{mailbox}/messages",
-    summary="Messages of a folder (or the whole mailbox), newest first, paged and filtered",
+    summary="Messages of a folder (or the whole mailbox), newest first or sorted, paged, filtered",
     response_model=MessagePage,
 )
 def list_messages(
@@ -147,10 +147,16 @@ def list_messages(
     received_from: Annotated[datetime | None, Query(description="received at or after")] = None,
     received_to: Annotated[datetime | None, Query(description="received before")] = None,
     at: At = None,
-    cursor: Annotated[str | None, Query(max_length=100, description="next_cursor")] = None,
+    sort: Annotated[str | None, Query(
+        pattern=SORT_PATTERN,
+        description="received, sender, subject or size; a leading - for descending "
+        "(default: -received, newest first)",
+    )] = None,
+    cursor: Annotated[str | None, Query(max_length=4096, description="next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> MessagePage:
-    """Deleted messages appear at their last known folder, marked deleted."""
+    """Deleted messages appear at their last known folder, marked deleted. A cursor holds its
+    order: pass the same ``sort`` with it."""
     wanted = MessageFilter(
         folder_key=folder,
         include_deleted=include_deleted,
@@ -165,7 +171,7 @@ def list_messages(
         received_to=_ms("received_to", received_to),
         at=_ms("at", at),
     )
-    return _page(ctx, box, wanted, cursor, limit)
+    return _page(ctx, box, wanted, cursor, limit, Order.parse(sort))
 
 
 @router.get(
@@ -195,12 +201,13 @@ def _ms(name: str, when: datetime | None) -> int | None:
 
 
 def _page(
-    ctx: ArchiveContext, box: int, wanted: MessageFilter, cursor: str | None, limit: int
+    ctx: ArchiveContext, box: int, wanted: MessageFilter, cursor: str | None, limit: int,
+    order: Order = NEWEST_FIRST,
 ) -> MessagePage:
     limit = min(limit, ctx.settings.page_size_max)
     try:
         with ctx.engine.connect() as conn:
-            return message_page(conn, box, wanted, cursor, limit)
+            return message_page(conn, box, wanted, cursor, limit, order)
     except BadCursorError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
 
