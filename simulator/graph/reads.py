@@ -36,8 +36,10 @@ page says; at most ``max_page_size``); ``@odata.nextLink`` repeats the query wit
 ``$skip``. Messages list newest first
 (receivedDateTime desc); ``$orderby=receivedDateTime asc|desc`` is understood, and ``$filter``
 takes comparisons on receivedDateTime, isRead and hasAttachments (the simulator's subset of
-mailfolder-list-messages.md's OData support; anything else is a 400). Folders list by
-displayName and take no ``$filter``.
+mailfolder-list-messages.md's OData support; anything else is a 400). ``$select`` and
+``$expand=singleValueExtendedProperties($filter=...)`` shape each listed message as they shape
+one read by id (the extractor's drift check lists a folder ``$top=1000&$select=id`` with the
+class and sensitivity properties). Folders list by displayName and take no ``$filter``.
 """
 
 from __future__ import annotations

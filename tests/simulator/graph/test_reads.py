@@ -244,6 +244,39 @@ def test_folder_messages_newest_first_paged_and_filtered(
     assert [r["subject"] for r in unread["value"]] == ["m7", "m5", "m3"]
 
 
+def test_a_folder_listed_with_only_class_and_sensitivity(
+    sim: Simulator, smtp: str, graph: httpx.Client
+) -> None:
+    """The drift check's count: ``$select=id`` and the two extended properties, paged by
+    ``$top`` (nextLinks keep the query), immutable ids; every page CSDL-checked."""
+    made = [
+        sim.control.create_item(smtp, "drafts", received="2024-05-03T08:00:00Z"),
+        sim.control.create_item(
+            smtp, "drafts", sensitivity="Private", received="2024-05-02T08:00:00Z"
+        ),
+        sim.control.create_item(
+            smtp,
+            "drafts",
+            item_class="IPM.Schedule.Meeting.Request",
+            received="2024-05-01T08:00:00Z",
+        ),
+    ]
+    url = f"/users/{smtp}/mailFolders/drafts/messages?$top=2&$select=id&{SENSITIVITY_AND_CLASS}"
+    immutable = {"Prefer": 'IdType="ImmutableId"'}
+    first = graph.get(url, headers=immutable).json()
+    assert first["@odata.context"].endswith("/mailFolders('drafts')/messages(id)")
+    second = graph.get(first["@odata.nextLink"], headers=immutable).json()
+    assert "@odata.nextLink" not in second
+    rows = first["value"] + second["value"]
+    assert [r["id"] for r in rows] == [sim.graph.message_ids(smtp, i)["immutableId"] for i in made]
+    assert all(set(r) == {"@odata.etag", "id", "singleValueExtendedProperties"} for r in rows)
+    assert [[p["value"] for p in r["singleValueExtendedProperties"]] for r in rows] == [
+        ["0", "IPM.Note"],
+        ["2", "IPM.Note"],
+        ["0", "IPM.Schedule.Meeting.Request"],
+    ]
+
+
 @pytest.mark.parametrize(
     ("query", "code"),
     [
