@@ -60,6 +60,15 @@ MESSAGE_QUERY = {
     "$expand": expand(SENSITIVITY, MESSAGE_CLASS, MESSAGE_SIZE, SEARCH_KEY),
 }
 FOLDER_CLASS_QUERY = {"$select": "id", "$expand": expand(CONTAINER_CLASS)}
+# The drift check's count: only what the filters judge (no metadata), as many a page as Outlook
+# gives ("$top ... within the range of 1 and 1000", Graph's List messages page; the offline
+# reference lacks it), so a folder costs one request per 1,000 messages.
+COUNT_PAGE = 1000
+COUNT_QUERY = {
+    "$top": str(COUNT_PAGE),
+    "$select": "id",
+    "$expand": expand(SENSITIVITY, MESSAGE_CLASS),
+}
 
 
 def _property_key(property_id: str) -> tuple[str, int] | None:
@@ -113,15 +122,15 @@ def _title(value: Any) -> str | None:
 
 def item(message: dict[str, Any]) -> ItemSnapshot:
     """A message (as read with ``MESSAGE_QUERY``) as the extractor's snapshot."""
-    sensitivity = _integer(extended(message, SENSITIVITY))
+    item_class, sensitivity = classes(message)
     flag = message.get("flag") if isinstance(message.get("flag"), dict) else {}
     status = str((flag or {}).get("flagStatus") or "")
     return ItemSnapshot(
         item_id=str(message["id"]),
         parent_folder_id=str(message.get("parentFolderId") or ""),
-        item_class=extended(message, MESSAGE_CLASS),
+        item_class=item_class,
         change_key=message.get("changeKey"),
-        sensitivity=_SENSITIVITIES.get(sensitivity) if sensitivity is not None else None,
+        sensitivity=sensitivity,
         subject=message.get("subject"),
         sender=_address(message.get("sender")),
         author=_address(message.get("from")),
@@ -141,6 +150,16 @@ def item(message: dict[str, Any]) -> ItemSnapshot:
         internet_message_id=message.get("internetMessageId"),
         conversation_id=message.get("conversationId"),
         search_key=extended(message, SEARCH_KEY),
+    )
+
+
+def classes(message: dict[str, Any]) -> tuple[str | None, str | None]:
+    """A message's class and sensitivity, as the filters read them: one reading for the sync
+    (``item``) and the drift check's count (``COUNT_QUERY``), so both judge a message alike."""
+    sensitivity = _integer(extended(message, SENSITIVITY))
+    return (
+        extended(message, MESSAGE_CLASS),
+        _SENSITIVITIES.get(sensitivity) if sensitivity is not None else None,
     )
 
 

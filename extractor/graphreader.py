@@ -21,6 +21,10 @@ would be a default id that changes on the next move.
   resumed page needs nothing else.
 * **Messages by id**: ``GET users/{id}/messages/{immutable id}``, batched, for ids a delta
   reported gone (where did it go?) and ids a notification named.
+* **Counting** for the drift check: ``GET mailFolders/{id}/messages`` (mailfolder-list-messages.md)
+  with ``$top=1000``, ``$select=id`` and the class and sensitivity extended properties: what the
+  filters need and nothing else, 1,000 messages a request. Not the delta: a count must not move
+  (or need) a sync state, and a delta page carries each message's metadata.
 * **Well-known folders** by name, ``GET mailFolders/{name}?$select=id`` (mailfolder.md), one
   batch; ``recoverableitemsdeletions`` too, so a message found there is known to be soft-deleted.
 
@@ -146,10 +150,21 @@ class GraphReader:
         """Nothing: Graph has no folder events to check, its tree check is the folder delta."""
         return {}
 
-    def classes(self, folder_id: str) -> None:
-        """Not yet: the drift check skips Graph mailboxes (a listing with the class and
-        sensitivity extended properties would tell)."""
-        return None
+    def classes(self, folder_id: str) -> list[tuple[str | None, str | None]]:
+        """Class and sensitivity of every message in the folder, for the drift check: the
+        folder's message list, ``id`` and the two extended properties only, 1,000 a page, one
+        request per page (nextLinks followed on Graph's host only, by the client)."""
+        link = relative_url(
+            f"{self._user}/mailFolders/{folder_id}/messages", graphmodel.COUNT_QUERY
+        )
+        doing = f"counting the messages of folder {folder_id} for {self.mailbox}"
+        found: list[tuple[str | None, str | None]] = []
+        for page in self._client.pages(
+            link, mailbox=self.mailbox, doing=doing, headers=self._headers
+        ):
+            self.gets.round_trips += 1
+            found += [graphmodel.classes(m) for m in page.get("value") or ()]
+        return found
 
     def items(self, item_ids: Sequence[str]) -> dict[str, ItemSnapshot]:
         """The messages that still exist, wherever they are now, by immutable id."""
