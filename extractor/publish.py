@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from extractor.hierarchy import FolderTree
 from extractor.model import FolderState, MessageState
 from extractor.store import StateStore
-from mfr.bus import Producer
+from mfr.bus import Producer, Record
 from mfr.codec import Codec
 from mfr.topics import Topic, checkpoint_key, record_key
 
@@ -97,3 +98,36 @@ class StatePublisher:
             self._producer.produce(self._topics[topic], record_key(mailbox, state.key), record)
             rows.append((state, version, record))
         return rows
+
+
+@dataclass
+class MailboxStatus:
+    """What /status says about one mailbox."""
+
+    state: str = "Pending"
+    percent: float | None = None
+    reported_at: float = 0.0
+    last_change: datetime | None = None
+    lag_ms: int | None = None
+    last_error: str | None = None
+
+    def datum(self, mailbox: str, folders: int, messages: int) -> dict[str, Any]:
+        """The MailboxStatus record of this status (component Extractor)."""
+        return {
+            "mailbox": mailbox, "component": "Extractor", "state": self.state,
+            "initial_sync_percent": self.percent, "folders": folders, "messages": messages,
+            "last_change_time": self.last_change, "lag_ms": self.lag_ms,
+            "last_error": self.last_error[:500] if self.last_error else None,
+            "last_error_time": now_utc() if self.last_error else None,
+            "updated_time": now_utc(),
+        }
+
+
+def dead_letter(record: Record, kind: str, reason: str, attempts: int) -> dict[str, Any]:
+    """The DeadLetter record of an input record the extractor gives up on."""
+    return {
+        "source_topic": record.topic, "source_partition": record.partition,
+        "source_offset": record.offset, "key": record.key, "value": record.value,
+        "headers": dict(record.headers), "stage": "extractor", "error_type": kind,
+        "reason": reason[:2000], "attempts": attempts, "failed_time": now_utc(),
+    }

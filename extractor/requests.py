@@ -22,10 +22,13 @@ for the hierarchy alone, one cheap delta round when nothing changed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from extractor.cycle import Hints
 from extractor.mailbox import ALL, SyncRequest
+from mfr.bus import Record
 
 _FULL = frozenset({"Resync"})
 _NOTHING = frozenset({"Status", "FreeBusyChanged"})
@@ -65,3 +68,22 @@ def request_for(event: dict[str, Any]) -> SyncRequest:
     if kind == "Moved" and old and new:
         request.hints = Hints(moved_from={new: old}, soft_deleted={old})
     return request
+
+
+@dataclass
+class Pending:
+    """A mailbox's gathered events, waiting for (or back from a failed) cycle."""
+
+    request: SyncRequest
+    since: float
+    records: list[Record] = field(default_factory=list)
+    attempts: int = 0
+    not_before: float = 0.0
+    event_time: datetime | None = None
+    last_error: str | None = None
+
+    def absorb(self, other: Pending) -> None:
+        """Fold newer events of the same mailbox into this entry."""
+        self.request.merge(other.request)
+        self.records += other.records
+        self.event_time = min(filter(None, (self.event_time, other.event_time)), default=None)

@@ -28,9 +28,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import structlog
 
@@ -43,9 +41,9 @@ from extractor.ledger import Ledger
 from extractor.mailbox import MailboxSync, SyncRequest, SyncResult
 from extractor.metrics import Metrics
 from extractor.ownership import Abandonable, CycleAbandonedError, Ownership
-from extractor.publish import StatePublisher, now_utc
+from extractor.publish import MailboxStatus, StatePublisher, dead_letter, now_utc
 from extractor.reader import Reader
-from extractor.requests import request_for
+from extractor.requests import Pending, request_for
 from extractor.settings import ExtractorSettings
 from extractor.store import StateStore
 from mfr.bus import Bus, Consumer, Producer, Record
@@ -60,37 +58,6 @@ from mfr.graph.errors import GraphAccessDeniedError, GraphThrottledError
 from mfr.topics import Topic, status_key, topic_specs
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass
-class Pending:
-    """A mailbox's gathered events, waiting for (or back from a failed) cycle."""
-
-    request: SyncRequest
-    since: float
-    records: list[Record] = field(default_factory=list)
-    attempts: int = 0
-    not_before: float = 0.0
-    event_time: datetime | None = None
-    last_error: str | None = None
-
-    def absorb(self, other: Pending) -> None:
-        """Fold newer events of the same mailbox into this entry."""
-        self.request.merge(other.request)
-        self.records += other.records
-        self.event_time = min(filter(None, (self.event_time, other.event_time)), default=None)
-
-
-@dataclass
-class MailboxStatus:
-    """What /status says about one mailbox."""
-
-    state: str = "Pending"
-    percent: float | None = None
-    reported_at: float = 0.0
-    last_change: datetime | None = None
-    lag_ms: int | None = None
-    last_error: str | None = None
 
 
 class Extractor(Rebalance):
@@ -434,27 +401,14 @@ class Extractor(Rebalance):
     # --- records we write ----------------------------------------------------------------------
     def _dead_letter(self, records: list[Record], kind: str, reason: str, attempts: int) -> None:
         for record in records:
-            datum: dict[str, Any] = {
-                "source_topic": record.topic, "source_partition": record.partition,
-                "source_offset": record.offset, "key": record.key, "value": record.value,
-                "headers": dict(record.headers), "stage": "extractor", "error_type": kind,
-                "reason": reason[:2000], "attempts": attempts, "failed_time": now_utc(),
-            }
+            datum = dead_letter(record, kind, reason, attempts)
             self.producer.produce(self.topics[Topic.DEAD_LETTERS], record.key or "",
                                    self.codec.encode("DeadLetter", datum))
             self.metrics.dead_letters.labels(kind).inc()
         self.producer.flush()
 
     def _publish_status(self, mailbox: str, status: MailboxStatus) -> None:
-        folders, messages = self.store.counts(mailbox)
-        datum = {
-            "mailbox": mailbox, "component": "Extractor", "state": status.state,
-            "initial_sync_percent": status.percent, "folders": folders, "messages": messages,
-            "last_change_time": status.last_change, "lag_ms": status.lag_ms,
-            "last_error": status.last_error[:500] if status.last_error else None,
-            "last_error_time": now_utc() if status.last_error else None,
-            "updated_time": now_utc(),
-        }
+        datum = status.datum(mailbox, *self.store.counts(mailbox))
         try:
             self.producer.produce(self.topics[Topic.STATUS], status_key(mailbox, "Extractor"),
                                   self.codec.encode("MailboxStatus", datum))
