@@ -27,7 +27,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -41,43 +41,12 @@ from extractor.hierarchy import FolderTree, HierarchyCycle
 from extractor.model import FolderState, ItemSnapshot, MessageState
 from extractor.publish import StatePublisher, now_utc
 from extractor.reader import NOT_FOUND, SYNC_STATE_LOST, Reader
+from extractor.requests import ALL, SyncRequest
 from extractor.store import StateStore
 
 log = structlog.get_logger(__name__)
 DUMPSTER = "recoverableitemsdeletions"  # Recoverable Items: where a soft delete puts a message
-ALL = "*"  # SyncRequest.rescan: every replicated folder (and the folder tree)
 REPUBLISH_BATCH = 500  # states a rescan publishes again per flush
-
-
-@dataclass
-class SyncRequest:
-    """What a batch of change events asks of a mailbox."""
-
-    mailbox: str
-    full: bool = False  # resync everything (first sight, Resync event, lost notifications)
-    hierarchy: bool = False  # folder created, moved, deleted: sync the hierarchy
-    # Folders of Modified events: a count change, unless a cheap look says the tree changed
-    folder_checks: set[str] = field(default_factory=set)
-    folders: set[str] = field(default_factory=set)  # folder ids named by item events
-    messages: set[str] = field(default_factory=set)  # Graph: message ids whose folder to sync
-    hints: Hints = field(default_factory=Hints)
-    watermark: str | None = None
-    rescan: set[str] = field(default_factory=set)  # folder keys (or ALL) to read from scratch
-    drift: bool = False  # compare folder counts with the archive; rescan those that differ
-
-    def merge(self, other: SyncRequest) -> None:
-        """Fold another request for the same mailbox into this one."""
-        self.full |= other.full
-        self.hierarchy |= other.hierarchy
-        self.folder_checks |= other.folder_checks
-        self.folders |= other.folders
-        self.messages |= other.messages
-        self.rescan |= other.rescan
-        self.drift |= other.drift
-        self.hints.moved_from.update(other.hints.moved_from)
-        self.hints.soft_deleted |= other.hints.soft_deleted
-        self.hints.hard_deleted |= other.hints.hard_deleted
-        self.watermark = other.watermark or self.watermark
 
 
 @dataclass

@@ -27,8 +27,40 @@ from datetime import datetime
 from typing import Any
 
 from extractor.cycle import Hints
-from extractor.mailbox import ALL, SyncRequest
 from mfr.bus import Record
+
+ALL = "*"  # SyncRequest.rescan: every replicated folder (and the folder tree)
+
+
+@dataclass
+class SyncRequest:
+    """What a batch of change events asks of a mailbox."""
+
+    mailbox: str
+    full: bool = False  # resync everything (first sight, Resync event, lost notifications)
+    hierarchy: bool = False  # folder created, moved, deleted: sync the hierarchy
+    # Folders of Modified events: a count change, unless a cheap look says the tree changed
+    folder_checks: set[str] = field(default_factory=set)
+    folders: set[str] = field(default_factory=set)  # folder ids named by item events
+    messages: set[str] = field(default_factory=set)  # Graph: message ids whose folder to sync
+    hints: Hints = field(default_factory=Hints)
+    watermark: str | None = None
+    rescan: set[str] = field(default_factory=set)  # folder keys (or ALL) to read from scratch
+    drift: bool = False  # compare folder counts with the archive; rescan those that differ
+
+    def merge(self, other: SyncRequest) -> None:
+        """Fold another request for the same mailbox into this one."""
+        self.full |= other.full
+        self.hierarchy |= other.hierarchy
+        self.folder_checks |= other.folder_checks
+        self.folders |= other.folders
+        self.messages |= other.messages
+        self.rescan |= other.rescan
+        self.drift |= other.drift
+        self.hints.moved_from.update(other.hints.moved_from)
+        self.hints.soft_deleted |= other.hints.soft_deleted
+        self.hints.hard_deleted |= other.hints.hard_deleted
+        self.watermark = other.watermark or self.watermark
 
 _FULL = frozenset({"Resync"})
 _NOTHING = frozenset({"Status", "FreeBusyChanged"})

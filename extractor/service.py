@@ -38,12 +38,12 @@ from extractor.exchange import MailboxReader
 from extractor.graphreader import GraphReader
 from extractor.health import Health
 from extractor.ledger import Ledger
-from extractor.mailbox import MailboxSync, SyncRequest, SyncResult
+from extractor.mailbox import MailboxSync, SyncResult
 from extractor.metrics import Metrics
 from extractor.ownership import Abandonable, CycleAbandonedError, Ownership
 from extractor.publish import MailboxStatus, StatePublisher, dead_letter, now_utc
 from extractor.reader import Reader
-from extractor.requests import Pending, request_for
+from extractor.requests import Pending, SyncRequest, request_for
 from extractor.settings import ExtractorSettings
 from extractor.store import StateStore
 from mfr.bus import Bus, Consumer, Producer, Record

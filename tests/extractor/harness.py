@@ -13,9 +13,10 @@ from extractor.cycle import Hints
 from extractor.exchange import MailboxReader
 from extractor.filters import FilterSettings
 from extractor.graphreader import GraphReader
-from extractor.mailbox import MailboxSync, SyncRequest, SyncResult
+from extractor.mailbox import MailboxSync, SyncResult
 from extractor.publish import StatePublisher
 from extractor.reader import Reader
+from extractor.requests import SyncRequest
 from extractor.store import StateStore
 from mfr.bus import Bus, open_bus
 from mfr.codec import Codec

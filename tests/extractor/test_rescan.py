@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from extractor.mailbox import SyncRequest
-from extractor.requests import request_for
+from extractor.requests import SyncRequest, request_for
 from mfr.ews import EwsConnection
 from mfr.resync import resync_event
 from simulator import Simulator

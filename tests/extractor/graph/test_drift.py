@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from extractor.drift import ArchiveCounts, DriftCheck, DriftSettings
 from extractor.graphreader import GraphReader
-from extractor.mailbox import SyncRequest
+from extractor.requests import SyncRequest
 from mfr.graph import GraphClient
 from simulator import Simulator
 from tests.extractor.graph.conftest import FAST
