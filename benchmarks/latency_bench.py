@@ -60,6 +60,7 @@ from benchmarks.latency_stack import (
     AckSnapshot,
     Pipeline,
     Simulator,
+    cpu_seconds,
 )
 
 DRAIN_S = 900.0  # after the last change, how long to wait for the rest before calling them lost
@@ -75,6 +76,13 @@ class Phase:
     made: list[tuple[str, float]] = field(default_factory=list)  # (mailbox, made at)
     seen: list[float] = field(default_factory=list)  # latency of each visible change, seconds
     lost: list[str] = field(default_factory=list)  # subjects never seen within the drain time
+    wall_s: float = 0.0  # from the first change until the last was visible (or given up)
+    cpu_s: dict[str, float] = field(default_factory=dict)  # per stage (and simulator), the phase's
+
+    @property
+    def drained_per_s(self) -> float:
+        """Changes made visible per second over the phase, backlog included."""
+        return len(self.seen) / self.wall_s if self.wall_s else 0.0
 
     def percentile(self, p: float) -> float:
         """The p-th percentile latency in seconds."""
@@ -197,6 +205,7 @@ def run_phase(
     watching.join()
     for watcher, phase in watched:
         phase.lost = watcher.give_up()
+        phase.wall_s = time.monotonic() - started
     control.close()
 
 
@@ -245,12 +254,20 @@ def main() -> None:
         def broken() -> list[str]:
             return [name for p in pipelines for name in p.died()]
 
-        run_phase(list(zip(watchers, baseline, strict=True)), 20, sim, mailboxes, rng, broken)
+        def cpu() -> list[dict[str, float]]:
+            return [{**p.cpu_seconds(), "simulator": cpu_seconds(sim.proc.pid)}
+                    for p in pipelines]
+
         graph = next((p for p in pipelines if p.api == "graph"), None)
-        before = graph.ack_histogram() if graph is not None else None
-        run_phase(
-            list(zip(watchers, loaded, strict=True)), args.seconds, sim, mailboxes, rng, broken
-        )
+        before: AckSnapshot | None = None
+        for phases, seconds in ((baseline, 20.0), (loaded, args.seconds)):
+            if phases is loaded and graph is not None:
+                before = graph.ack_histogram()
+            was = cpu()
+            run_phase(list(zip(watchers, phases, strict=True)), seconds, sim, mailboxes, rng,
+                      broken)
+            for phase, then, now in zip(phases, was, cpu(), strict=True):
+                phase.cpu_s = {stage: now[stage] - then[stage] for stage in now}
         acks = graph.ack_histogram().since(before) if graph and before else None
         report(baseline, loaded, acks, args)
         print(f"checked through the browse API: {sum(w.checked for w in watchers)} of them")
@@ -298,6 +315,15 @@ def report(
     for base, load in zip(baseline, loaded, strict=True):
         print(_row(base))
         print(_row(load))
+    for phase in (*baseline, *loaded):
+        changes = max(len(phase.seen), 1)
+        stages = {k: v for k, v in phase.cpu_s.items() if k != "simulator"}
+        print(f"{phase.pipeline} {phase.name}: {phase.drained_per_s:.1f} changes/s made visible "
+              f"over {phase.wall_s:.0f} s; CPU ms per change: "
+              + ", ".join(f"{k} {1000 * v / changes:.1f}" for k, v in stages.items())
+              + f"; pipeline total {1000 * sum(stages.values()) / changes:.1f}"
+              + f" (simulator {1000 * phase.cpu_s.get('simulator', 0.0) / changes:.1f}); "
+              f"pipeline CPU / wall {sum(stages.values()) / (phase.wall_s or 1.0):.2f} cores")
     for base, load in zip(baseline, loaded, strict=True):
         print(
             f"{base.pipeline} loaded / baseline: "

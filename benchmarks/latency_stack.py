@@ -42,6 +42,13 @@ ACK_HISTOGRAM = "mfr_listener_webhook_ack_seconds"  # listener/metrics.py
 NAMES = {"ews": "EWS", "graph": "Graph"}
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU (user + system, every thread) process ``pid`` has used so far, from /proc: a stage's
+    cost per change is its CPU over a phase divided by the phase's changes."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Simulator:
     """``mfr simulator`` in a child process (``--tls``: HTTPS everywhere, Graph usable)."""
 
@@ -236,6 +243,11 @@ cookie_secure = false
     def died(self) -> list[str]:
         """Its processes that exited on their own."""
         return [s.name for s in self.services if s.died]
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU (user + system) each of its processes has used so far, by stage."""
+        return {s.name.split(" ", 1)[1]: cpu_seconds(s.proc.pid)
+                for s in self.services if s.proc is not None}
 
     def wait_live(self, mailboxes: list[str], timeout_s: float = 1800) -> float:
         """Seconds from its start until the listener is ready and the extractor reports every
