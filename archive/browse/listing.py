@@ -93,13 +93,15 @@ class PagePlace:
 
 def page_place(
     conn: Connection, box: int, wanted: MessageFilter, cursor: str | None, limit: int,
-    *, order: Order = NEWEST_FIRST,
+    *, order: Order = NEWEST_FIRST, total: int | None = None,
 ) -> PagePlace:
-    """The place of the page that starts after ``cursor``. Counting costs a scan of the
-    filtered list (an index range, not the table); the page before is found by keyset too,
-    walking backwards from the cursor."""
+    """The place of the page that starts after ``cursor``. ``total``: the list's length, when
+    the caller knows it (a whole folder's is in the folder tree's counts); else it is counted,
+    a scan of the filtered list. The messages before the cursor are counted (an index range
+    for a folder); the page before is found by keyset too, walking backwards from the cursor."""
     table, ident, query = _base(box, wanted)
-    total = _count(conn, query)
+    if total is None:
+        total = _count(conn, query)
     if not cursor:
         return PagePlace(first=1, total=total, has_newer=False, newer_cursor=None)
     upto = query.where(order.up_to(table, ident, cursor))
@@ -122,7 +124,11 @@ def _base(box: int, wanted: MessageFilter) -> tuple[Table, Any, Select[Any]]:
         table, ident, query = messages, messages.c.id, select(messages)
     else:
         table, ident, query = message_history, message_history.c.message_ref, _as_of(wanted.at)
-    query = query.where(table.c.mailbox_id == box, table.c.withdrawn == false())
+    query = query.where(table.c.mailbox_id == box)
+    if wanted.folder_key is None and wanted.conversation_id is None:
+        # A withdrawn message has no folder and no conversation (its metadata is blanked), so
+        # those filters leave it out already, and their counts read only the folder's index.
+        query = query.where(table.c.withdrawn == false())
     return table, ident, _filtered(query, table, wanted)
 
 

@@ -1,5 +1,5 @@
-"""The archive's tables (SQLAlchemy Core). Migrations under ``migrations/`` create exactly these;
-a test compares the two so they cannot drift.
+"""The archive's tables (SQLAlchemy Core). Migrations under ``migrations/`` create exactly these
+(and the triggers that keep ``folder_counts``); a test compares the two so they cannot drift.
 
 Times are stored as milliseconds since the epoch (UTC) in BIGINT columns, as the Avro contract
 carries them: identical on SQLite and PostgreSQL, and cheap to compare and index.
@@ -191,6 +191,19 @@ for _name in ("sender", "subject", "size"):
         order_keys(messages)[_name],
         messages.c.id,
     )
+
+# Each folder's counts as the folder tree shows them: messages (withdrawn ones have no folder),
+# deleted ones, unread ones not deleted. Written only by triggers on ``messages`` (migration
+# 0006), in the statement that changes the row counted, so they can never drift from it.
+folder_counts = Table(
+    "folder_counts",
+    metadata,
+    Column("mailbox_id", ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True),
+    Column("folder_key", String(KEY), primary_key=True),  # a last_known_folder_key
+    Column("messages", BigInteger, nullable=False),
+    Column("deleted", BigInteger, nullable=False),
+    Column("unread", BigInteger, nullable=False),
+)
 
 message_history = Table(
     "message_history",

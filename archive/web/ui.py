@@ -169,7 +169,8 @@ def mailbox_page(
         except BadCursorError:
             cursor = None
             page = message_page(conn, box, wanted, None, PAGE_SIZE, order)
-        place = page_place(conn, box, wanted, cursor, PAGE_SIZE, order=order)
+        place = page_place(conn, box, wanted, cursor, PAGE_SIZE, order=order,
+                           total=_folder_total(tree, chosen, view))
         detail = message_detail(conn, box, message) if message is not None else None
     # The cursor is part of the view: selecting a message keeps the page it is on.
     params = {**view.params(), "folder": chosen, "cursor": cursor}
@@ -198,6 +199,19 @@ def mailbox_page(
         export=lambda fmt: f"/api/v1/mailboxes/{address}/export.{fmt}"
         + _query(params, {"cursor": None}),
     )
+
+
+def _folder_total(tree: FolderTree, chosen: str | None, view: ListView) -> int | None:
+    """How many messages the list holds, from the tree's counts, when it is a whole folder
+    (deleted ones shown, hidden or alone; no search, filter or conversation); else None."""
+    narrowed = (view.q, view.conversation, view.sender, view.since, view.until, view.unread,
+                view.flagged, view.attachments)
+    node = next((f for f in tree.folders if f.folder_key == chosen), None)
+    if node is None or any(narrowed):
+        return None
+    shown = {"show": node.messages, "hide": node.messages - node.deleted_messages,
+             "only": node.deleted_messages}
+    return shown.get(view.deleted)
 
 
 def _default_folder(tree: FolderTree) -> str | None:
