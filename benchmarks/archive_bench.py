@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -182,11 +183,16 @@ def run(name: str, url: str, args: argparse.Namespace) -> dict[str, Latency]:
             url, box, archive_scale.message_records(folders, len(sample)))
         load_s = time.perf_counter() - started
         settle_s = archive_scale.settle(archive.engine)
+        archive_scale.check_counts(archive.engine, box)
         print(f"\n{name}: {len(sample):,} messages over HTTP at {rate:,.0f} records/s, equal "
               f"to the bulk loader's rows; {loaded:,} more in bulk in {load_s:,.0f} s "
-              f"({loaded / load_s:,.0f} messages/s); vacuum and analyse {settle_s:,.0f} s",
+              f"({loaded / load_s:,.0f} messages/s); vacuum and analyse {settle_s:,.0f} s; "
+              "folder counts equal a recount",
               flush=True)
+        before = os.getloadavg()[0]
         results = archive_latency.measure_all(archive, args.rounds)
+    print(f"{name}: load average {before:.1f} when the reads began, {os.getloadavg()[0]:.1f} "
+          "when they ended (2 cores; this benchmark keeps about one busy)")
     for what, r in results.items():
         print(f"{name}: {what:<34} p50 {r.p50:7.1f} ms   p95 {r.p95:7.1f} ms   "
               f"(round trip p95 {r.trip95:7.1f} ms, {r.rounds} requests)", flush=True)
@@ -204,7 +210,7 @@ def main() -> None:
     parser.add_argument("--folder-messages", type=int, default=100_000, help="in its Inbox")
     parser.add_argument("--http-sample", type=int, default=5_000,
                         help="messages ingested over HTTP (and compared with the bulk rows)")
-    parser.add_argument("--rounds", type=int, default=60, help="requests per read measured")
+    parser.add_argument("--rounds", type=int, default=100, help="requests per read measured")
     parser.add_argument("--mailboxes", type=int, default=1000, help="pipeline-like ingest")
     parser.add_argument("--cycles", type=int, default=5000, help="3 records per cycle")
     parser.add_argument("--pipeline-only", action="store_true")

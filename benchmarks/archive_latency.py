@@ -110,7 +110,7 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def measure(client: httpx.Client, times: list[float], requests: list[tuple[str, dict[str, Any]]],
-            rounds: int = 60, budget_s: float = 20.0) -> Latency:
+            rounds: int = 100, budget_s: float = 20.0) -> Latency:
     """Send ``requests`` in turn (after 3 unmeasured ones) ``rounds`` times, or fewer (at least
     10) once ``budget_s`` is spent."""
     for path, params in requests[:3]:
@@ -179,7 +179,7 @@ def plan(engine: Engine, folder: str = "inbox") -> dict[str, list[tuple[str, dic
     return out
 
 
-def measure_all(served: Served, rounds: int = 60) -> dict[str, Latency]:
+def measure_all(served: Served, rounds: int = 100) -> dict[str, Latency]:
     """Every request of ``plan``, ``rounds`` times, signed in as the mailbox's owner."""
     with httpx.Client(base_url=served.url, timeout=600) as client:
         client.post("/api/v1/session", json={"username": BOX, "password": PASSWORD}

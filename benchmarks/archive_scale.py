@@ -27,12 +27,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, event, func, select
+from sqlalchemy import Connection, Engine, Table, and_, case, event, false, func, select
 
 from archive.ingest.rows import message_row
 from archive.ingest.wire import MessageRecord, parse_record
 from archive.store.engine import open_engine
-from archive.store.tables import message_history, messages
+from archive.store.tables import folder_counts, message_history, messages
 
 BOX = "bench@example.com"
 T0 = 1_700_000_000_000
@@ -245,6 +245,24 @@ def _insert_rows(conn: Connection, table: Table, columns: list[str],
         return
     marks = ", ".join("?" * len(columns))
     raw.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", values)  # noqa: S608
+
+
+def check_counts(engine: Engine, box: int) -> None:
+    """The counts the database kept while the rows went in (``folder_counts``, by triggers)
+    equal a recount of the mailbox's messages."""
+    m, c = messages.c, folder_counts.c
+    recount = (
+        select(m.last_known_folder_key, func.count(), func.sum(case((m.deleted, 1), else_=0)),
+               func.sum(case((and_(m.is_read == false(), ~m.deleted), 1), else_=0)))
+        .where(m.mailbox_id == box, m.last_known_folder_key.is_not(None))
+        .group_by(m.last_known_folder_key)
+    )
+    with engine.connect() as conn:
+        counted = {tuple(row) for row in conn.execute(recount)}
+        kept = {tuple(row) for row in conn.execute(
+            select(c.folder_key, c.messages, c.deleted, c.unread).where(c.mailbox_id == box))}
+    if counted != kept:
+        raise RuntimeError(f"folder counts differ from a recount: {sorted(counted ^ kept)}")
 
 
 def settle(engine: Engine) -> float:
