@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, select
@@ -47,6 +48,10 @@ def snapshot(engine: Engine) -> dict[str, Any]:
     }
 
 
+# SQLite cannot reflect expression indexes (the sorted-folder ones of migration 0005), so there
+# they are not compared; the PostgreSQL run of this test compares them.
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
 def test_migrations_create_exactly_the_declared_tables(archive: RunningArchive) -> None:
     """The Alembic migrations and the SQLAlchemy table definitions agree."""
     with archive.engine.connect() as conn:

@@ -30,7 +30,6 @@ from tests.archive.server import ThreadedServer
 from tests.archive.test_ui import ALICE, browser, shot, sign_in
 
 __all__ = ["browser"]  # the shared headless Chromium, one per module
-pytestmark = pytest.mark.xdist_group("archive-find")  # one worker seeds the archive once
 BOB = "bob@example.com"
 DASH = "\N{EN DASH}"
 REPORTS = 120  # Weekly reports in the Inbox: every third read, every tenth flagged
