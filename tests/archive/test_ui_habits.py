@@ -209,6 +209,7 @@ def test_keyboard_moves_and_opens(browser: Browser, mailbox: RunningArchive) -> 
     page.keyboard.press("k")
     page.keyboard.press("Enter")
     expect(page.locator("#detail h2")).to_have_text("Weekly report 001")
+    page.wait_for_load_state("load")  # Enter opened a new page: its app.js must be listening
     page.keyboard.press("ArrowUp")
     page.keyboard.press("Enter")
     expect(page.locator("#detail h2")).to_have_text("Weekly report 000")
