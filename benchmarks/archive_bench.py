@@ -167,6 +167,24 @@ def pipeline(name: str, fresh_url: Callable[[str], str], args: argparse.Namespac
         print(line)
 
 
+def cpu_ticks() -> list[int]:
+    """The machine's CPU time so far by kind (Linux ``/proc/stat``; empty elsewhere)."""
+    try:
+        return [int(n) for n in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
+    except (OSError, ValueError):
+        return []
+
+
+def stolen(since: list[int]) -> str:
+    """The share of CPU time the hypervisor gave to other machines since ``since``: on a
+    shared virtual machine, latencies move with it even when the load average is low."""
+    now = cpu_ticks()
+    if not since or len(now) < 8:
+        return "steal time unknown"
+    spent = [b - a for a, b in zip(since, now, strict=True)]
+    return f"steal time {spent[7] / max(1, sum(spent)):.0%} of the CPU time"
+
+
 def run(name: str, url: str, args: argparse.Namespace) -> dict[str, Latency]:
     """One database: the big mailbox (its folders and a sample over HTTP, the rest in bulk),
     then the server time of every read."""
@@ -186,13 +204,13 @@ def run(name: str, url: str, args: argparse.Namespace) -> dict[str, Latency]:
         archive_scale.check_counts(archive.engine, box)
         print(f"\n{name}: {len(sample):,} messages over HTTP at {rate:,.0f} records/s, equal "
               f"to the bulk loader's rows; {loaded:,} more in bulk in {load_s:,.0f} s "
-              f"({loaded / load_s:,.0f} messages/s); vacuum and analyse {settle_s:,.0f} s; "
-              "folder counts equal a recount",
+              f"({loaded / load_s:,.0f} messages/s); settled (vacuum, analyse, checkpoint) in "
+              f"{settle_s:,.0f} s; folder counts equal a recount",
               flush=True)
-        before = os.getloadavg()[0]
+        before, ticks = os.getloadavg()[0], cpu_ticks()
         results = archive_latency.measure_all(archive, args.rounds)
     print(f"{name}: load average {before:.1f} when the reads began, {os.getloadavg()[0]:.1f} "
-          "when they ended (2 cores; this benchmark keeps about one busy)")
+          f"when they ended (this benchmark keeps about one core busy); {stolen(ticks)}")
     for what, r in results.items():
         print(f"{name}: {what:<34} p50 {r.p50:7.1f} ms   p95 {r.p95:7.1f} ms   "
               f"(round trip p95 {r.trip95:7.1f} ms, {r.rounds} requests)", flush=True)
