@@ -163,7 +163,10 @@ class GraphReader:
             link, mailbox=self.mailbox, doing=doing, headers=self._headers
         ):
             self.gets.round_trips += 1
-            found += [graphmodel.classes(m) for m in page.get("value") or ()]
+            entries = page.get("value") or []
+            if not isinstance(entries, list) or not all(isinstance(m, dict) for m in entries):
+                raise ValueError(f"{doing}: the page's value is not a list of messages")
+            found += [graphmodel.classes(m) for m in entries]
         return found
 
     def items(self, item_ids: Sequence[str]) -> dict[str, ItemSnapshot]:

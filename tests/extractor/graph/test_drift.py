@@ -180,3 +180,20 @@ def test_the_drift_check_finds_and_repairs_a_graph_mailbox(
     assert (again.drifted, again.rescanned, results[-1]) == (0, 0, "same")
     assert archive.reports[-1]["checked"] == checked_folders - 1
     ex.close()
+
+
+@pytest.mark.parametrize("value", ["not a list", [1, 2], {"id": "x"}])
+def test_a_malformed_count_page_is_a_clear_error_not_a_crash(value: object) -> None:
+    """A message list whose ``value`` is not a list of messages is refused with what was being
+    read (a ValueError, which the drift check records as a failed check), not an AttributeError
+    that would fail the mailbox's cycle."""
+    from tests.graph.test_client import SETTINGS as GRAPH  # noqa: PLC0415 - stand-ins
+    from tests.graph.test_client import FixedToken  # noqa: PLC0415
+
+    client = GraphClient(
+        GRAPH,
+        tokens=FixedToken(),
+        transport=httpx.MockTransport(lambda _: httpx.Response(200, json={"value": value})),
+    )
+    with pytest.raises(ValueError, match="not a list of messages"):
+        GraphReader(client, "a@x.example").classes("folder-1")
