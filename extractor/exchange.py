@@ -15,12 +15,14 @@ from exchangelib.errors import ErrorFolderNotFound, ErrorItemNotFound, Malformed
 from exchangelib.fields import FieldPath
 from exchangelib.items.base import ID_ONLY
 from exchangelib.properties import FolderId
-from exchangelib.services import GetFolder, SyncFolderItems
+from exchangelib.services import SyncFolderItems
+from exchangelib.services.common import shape_element
 from exchangelib.services.sync_folder_hierarchy import SyncFolder
 from exchangelib.util import MNS, TNS
 
 from extractor.cycle import ChangeKind, ItemChange
-from extractor.itemxml import FLAG_STATUS, SnapshotGetItem, read_bool
+from extractor.folderxml import SnapshotGetFolder
+from extractor.itemxml import FLAG_STATUS, SnapshotGetItem, item_shape, read_bool
 from extractor.model import FolderSnapshot, ItemSnapshot
 from extractor.reader import ExchangeApi, HierarchyPage, ItemsPage
 from mfr.ews import EwsConnection
@@ -109,6 +111,8 @@ class MailboxReader:
         self.mailbox = mailbox
         self._batch_size = batch_size
         self._additional: Any = None  # GetItem's field paths, once known
+        self._folder_shape_xml: Any = None  # GetFolder's FolderShape element, once made
+        self._item_shape_xml: Any = None  # GetItem's ItemShape element, once made
 
     def _call(self, doing: str, operation: Any) -> Any:
         return self._connection.call(self.mailbox, f"{doing} for {self.mailbox}", operation)
@@ -171,15 +175,13 @@ class MailboxReader:
         account = self._connection.account(self.mailbox)
 
         def read() -> dict[str, FolderSnapshot]:
-            asked = [Folder(root=account.root, id=i) for i in folder_ids]
-            fields = {FieldPath(field=Folder.get_field_by_fieldname(n)) for n in FOLDER_FIELDS}
-            found = list(GetFolder(account=account).call(
-                folders=asked, additional_fields=fields, shape=ID_ONLY))
+            found = list(SnapshotGetFolder(account=account, shape=self._folder_shape(account))
+                         .call(folders=folder_ids))
             failed = [f for f in found if isinstance(f, Exception)
                       and not isinstance(f, ErrorFolderNotFound | ErrorItemNotFound)]
             if failed:
                 raise failed[0]
-            return {f.id: _folder(f) for f in found if not isinstance(f, Exception)}
+            return {f.folder_id: f for f in found if isinstance(f, FolderSnapshot)}
 
         answer: dict[str, FolderSnapshot] = self._call("GetFolder", read)
         return answer
@@ -207,9 +209,13 @@ class MailboxReader:
         return found
 
     def _fetch(self, account: Any, batch: Iterable[str]) -> dict[str, ItemSnapshot]:
-        service = SnapshotGetItem(account=account, chunk_size=self._batch_size)
+        fields = self._fields(account)
+        if self._item_shape_xml is None:
+            self._item_shape_xml = item_shape(fields, ID_ONLY, account.version)
+        service = SnapshotGetItem(account=account, chunk_size=self._batch_size,
+                                  item_shape=self._item_shape_xml)
         results = list(service.call(items=[(i, None) for i in batch],
-                                    additional_fields=self._fields(account), shape=ID_ONLY))
+                                    additional_fields=fields, shape=ID_ONLY))
         # Items gone since the sync (moved again, deleted) come back as ErrorItemNotFound: the
         # next cycle's sync reports what became of them. Any other error fails the cycle, to be
         # tried again: skipping the item would lose it, as the sync state moves past it.
@@ -218,6 +224,15 @@ class MailboxReader:
         if failed:
             raise failed[0]
         return {r.item_id: r for r in results if isinstance(r, ItemSnapshot)}
+
+    def _folder_shape(self, account: Any) -> Any:
+        """GetFolder's ``FolderShape`` for FOLDER_FIELDS, made once (``folderxml.py``)."""
+        if self._folder_shape_xml is None:
+            fields = {FieldPath(field=Folder.get_field_by_fieldname(n)) for n in FOLDER_FIELDS}
+            self._folder_shape_xml = shape_element(
+                tag="m:FolderShape", shape=ID_ONLY, additional_fields=fields,
+                version=account.version)
+        return self._folder_shape_xml
 
     def _fields(self, account: Any) -> Any:
         """ITEM_FIELDS as GetItem's AdditionalProperties, worked out once (as ``fetch`` does)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,22 +36,33 @@ class SnapshotGetItem(GetItem):  # type: ignore[misc]
     """exchangelib's GetItem, answering ``ItemSnapshot``s instead of exchangelib items (error
     answers still come back as exchangelib's exception instances, as ``account.fetch`` gives)."""
 
+    def __init__(self, *args: Any, item_shape: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._item_shape = item_shape  # an ``m:ItemShape`` made once by the caller, or None
+
     def _elem_to_obj(self, elem: Any) -> ItemSnapshot:
         return snapshot(elem)
 
     def get_payload(self, items: Any, additional_fields: Any, shape: Any) -> Any:
         """exchangelib's payload, the ids written straight as ``t:ItemId`` elements: its own
-        way makes an ``ItemId`` object per id and serialises it field by field."""
+        way makes an ``ItemId`` object per id and serialises it field by field. The shape (a
+        dozen field paths, each serialised by exchangelib) is the caller's, made once, when
+        given: an element has one parent, so a copy goes in."""
         payload = create_element(f"m:{self.SERVICE_NAME}")
-        payload.append(shape_element(tag="m:ItemShape", shape=shape,
-                                     additional_fields=additional_fields,
-                                     version=self.account.version))
+        payload.append(copy.deepcopy(self._item_shape) if self._item_shape is not None
+                       else item_shape(additional_fields, shape, self.account.version))
         ids = create_element("m:ItemIds")
         for item_id, change_key in items:
             ids.append(create_element("t:ItemId", attrs={"Id": item_id, "ChangeKey": change_key}
                                       if change_key else {"Id": item_id}))
         payload.append(ids)
         return payload
+
+
+def item_shape(additional_fields: Any, shape: Any, version: Any) -> Any:
+    """GetItem's ``m:ItemShape`` element for these field paths."""
+    return shape_element(tag="m:ItemShape", shape=shape, additional_fields=additional_fields,
+                         version=version)
 
 
 def snapshot(elem: Any) -> ItemSnapshot:
