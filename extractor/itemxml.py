@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
-from datetime import UTC, datetime
 from typing import Any
 
 from exchangelib.services import GetItem
@@ -23,6 +22,7 @@ from exchangelib.services.common import shape_element
 from exchangelib.util import TNS, create_element
 
 from extractor.model import Address, ItemSnapshot
+from mfr.ews.values import read_datetime, read_int
 
 FLAG_STATUS = {0: "NotFlagged", 1: "Complete", 2: "Flagged"}
 SEARCH_KEY = (0x300B, "Binary")  # PR_SEARCH_KEY: kept by a moved message, shared by copies
@@ -137,26 +137,9 @@ def _binary(text: str) -> str | None:
         return None
 
 
-def _when(text: str) -> datetime | None:
-    """A UTC datetime to the millisecond (what Avro keeps); None if it does not parse."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
 def read_bool(text: str) -> bool | None:
     """An xs:boolean as exchangelib reads it (also ``on``/``off``); None if it is none."""
     return _BOOLEANS.get(text.lower())
-
-
-def _int(text: str) -> int | None:
-    try:
-        return int(text)
-    except ValueError:
-        return None
 
 
 def _text(text: str) -> str:
@@ -169,11 +152,11 @@ _SCALARS: dict[str, tuple[str, Any]] = {
     "Sensitivity": ("sensitivity", _text),
     "Importance": ("importance", _text),
     "InternetMessageId": ("internet_message_id", _text),
-    "DateTimeSent": ("datetime_sent", _when),
-    "DateTimeReceived": ("datetime_received", _when),
-    "DateTimeCreated": ("datetime_created", _when),
-    "LastModifiedTime": ("last_modified_time", _when),
-    "Size": ("size", _int),
+    "DateTimeSent": ("datetime_sent", read_datetime),
+    "DateTimeReceived": ("datetime_received", read_datetime),
+    "DateTimeCreated": ("datetime_created", read_datetime),
+    "LastModifiedTime": ("last_modified_time", read_datetime),
+    "Size": ("size", read_int),
     "IsRead": ("is_read", read_bool),
     "HasAttachments": ("has_attachments", read_bool),
 }
