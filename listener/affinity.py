@@ -25,6 +25,7 @@ from exchangelib.services import (
 )
 from exchangelib.util import MNS
 
+from listener.notificationxml import EwsNotification, read_notification
 from mfr.ews.transport import ChunkedStreamingEvents
 
 COOKIE = "X-BackEndOverrideCookie"
@@ -154,6 +155,9 @@ class GroupStream(_Affine, ChunkedStreamingEvents):
         )
         self.timeout = self.silence_timeout_s
         return notifications
+
+    def _elem_to_obj(self, elem: Any) -> EwsNotification:
+        return read_notification(elem)  # not exchangelib's objects: see notificationxml.py
 
     def _get_element_container(self, message: Any, name: Any = None) -> Any:
         holder = message.find(f"{{{MNS}}}ErrorSubscriptionIds")

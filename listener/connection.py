@@ -33,8 +33,7 @@ from mfr.ews.errors import (
 )
 
 if TYPE_CHECKING:
-    from exchangelib.properties import Notification
-
+    from listener.notificationxml import EwsNotification
     from listener.streaming import StreamingMode
 
 log = structlog.get_logger(__name__)
@@ -146,7 +145,7 @@ class GroupConnection:
                            error)
         return Outcome("failed", error)
 
-    def _deliver(self, snapshot: Snapshot, notification: Notification) -> None:
+    def _deliver(self, snapshot: Snapshot, notification: EwsNotification) -> None:
         mailbox = snapshot.mailbox_of.get(notification.subscription_id or "")
         if mailbox is None:
             log.warning("notification for a subscription not on this connection",

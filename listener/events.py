@@ -19,31 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from exchangelib.properties import (
-    CopiedEvent,
-    CreatedEvent,
-    DeletedEvent,
-    FreeBusyChangedEvent,
-    ModifiedEvent,
-    MovedEvent,
-    NewMailEvent,
-    Notification,
-    OldTimestampEvent,
-    StatusEvent,
-    TimestampEvent,
-)
-
+from listener.notificationxml import EwsEvent, EwsNotification
 from mfr.topics import normalise_mailbox
 
-_TYPES: dict[type[Any], str] = {
-    CopiedEvent: "Copied",
-    CreatedEvent: "Created",
-    DeletedEvent: "Deleted",
-    ModifiedEvent: "Modified",
-    MovedEvent: "Moved",
-    NewMailEvent: "NewMail",
-    FreeBusyChangedEvent: "FreeBusyChanged",
-}
+# What each EWS event kind is called on the changes topic (a StatusEvent is not written).
+_TYPES = {"Copied", "Created", "Deleted", "Modified", "Moved", "NewMail", "FreeBusyChanged"}
 
 
 @dataclass(frozen=True)
@@ -59,60 +39,47 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def _id(element: Any) -> str | None:
-    return None if element is None else element.id
-
-
-def _change_key(event: TimestampEvent) -> str | None:
-    target = event.item_id if event.item_id is not None else event.folder_id
-    return None if target is None else target.changekey
-
-
-def _time(value: Any) -> datetime | None:
-    # exchangelib's EWSDateTime carries its own tzinfo class; the codec wants a plain datetime.
-    if not isinstance(value, datetime):
-        return None
-    if value.tzinfo is None:
-        value = datetime(*value.timetuple()[:6], value.microsecond, tzinfo=UTC)
-    return datetime.fromtimestamp(value.timestamp(), UTC)
+def _id(pair: tuple[str | None, str | None] | None) -> str | None:
+    return None if pair is None else pair[0]
 
 
 def _datum(mailbox: str, source: str, subscription_id: str | None, previous: str | None,
-           event: TimestampEvent, received: datetime) -> dict[str, Any]:
+           event: EwsEvent, received: datetime) -> dict[str, Any]:
     is_item = event.item_id is not None
-    moved = isinstance(event, OldTimestampEvent)
+    target = event.item_id if is_item else event.folder_id
+    moved = event.kind in ("Moved", "Copied")
     old_id = None
     if moved:
         old_id = _id(event.old_item_id) if is_item else _id(event.old_folder_id)
     return {
         "event_id": str(uuid.uuid4()),
         "mailbox": normalise_mailbox(mailbox),
-        "event_type": _TYPES[type(event)],
+        "event_type": event.kind,
         "target": "Item" if is_item else "Folder",
-        "id": _id(event.item_id) if is_item else _id(event.folder_id),
-        "change_key": _change_key(event),
+        "id": _id(target),
+        "change_key": None if target is None else target[1],
         "parent_folder_id": _id(event.parent_folder_id),
         "old_id": old_id,
         "old_parent_folder_id": _id(event.old_parent_folder_id) if moved else None,
-        "unread_count": event.unread_count if isinstance(event, ModifiedEvent) else None,
+        "unread_count": event.unread_count if event.kind == "Modified" else None,
         "watermark": event.watermark,
         "previous_watermark": previous,
         "subscription_id": subscription_id,
         "source": source,
         "reason": None,
-        "event_time": _time(event.timestamp),
+        "event_time": event.timestamp,
         "received_time": received,
     }
 
 
-def change_events(mailbox: str, source: str, notification: Notification) -> Batch:
+def change_events(mailbox: str, source: str, notification: EwsNotification) -> Batch:
     """The ChangeEvent datums of one notification (StatusEvents only move the watermark)."""
     received = now_utc()
     events: list[dict[str, Any]] = []
     watermark: str | None = None
-    for event in notification.events or []:
+    for event in notification.events:
         watermark = event.watermark or watermark
-        if isinstance(event, StatusEvent) or type(event) not in _TYPES:
+        if event.kind not in _TYPES:
             continue
         events.append(_datum(mailbox, source, notification.subscription_id,
                              notification.previous_watermark, event, received))

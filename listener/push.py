@@ -24,10 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import structlog
-from exchangelib.services import SendNotification
 
 from listener.events import change_events, now_utc, resync_event
 from listener.metrics import Metrics
+from listener.notificationxml import PushNotifications
 from listener.outbox import Outbox
 from listener.settings import ListenerSection
 from listener.status import StatusBoard
@@ -87,7 +87,7 @@ class PushMode:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(settings.subscribe_concurrency,
                                         thread_name_prefix="listener-push-subscribe")
-        self._parser: SendNotification | None = None
+        self._parser: PushNotifications | None = None
         self._stopping = threading.Event()
 
     def url_for(self, token: str) -> str:
@@ -222,10 +222,10 @@ class PushMode:
                 self.board.update(mailbox, last_resync=now)
 
     # --- deliveries --------------------------------------------------------------------------
-    def _results(self) -> SendNotification:
+    def _results(self) -> PushNotifications:
         if self._parser is None:
             any_mailbox = next(iter(self._by_mailbox), None) or "parser@invalid"
-            self._parser = SendNotification(protocol=self.connection.account(any_mailbox).protocol)
+            self._parser = PushNotifications(protocol=self.connection.account(any_mailbox).protocol)
         return self._parser
 
     def handle(self, token: str, body: bytes) -> Answer:

@@ -7,35 +7,30 @@ import threading
 import time
 
 import pytest
-from exchangelib.properties import (
-    CreatedEvent,
-    FolderId,
-    ItemId,
-    MovedEvent,
-    Notification,
-    OldItemId,
-    OldParentFolderId,
-    ParentFolderId,
-    StatusEvent,
-)
+from lxml import etree
 
 from listener.events import change_events, resync_event
 from listener.groups import Groups
+from listener.notificationxml import read_notification
 from listener.slots import HangingSlots
 from listener.xmlguard import BadNotificationError, check_envelope
 from mfr.codec import Codec
 
+M = "http://schemas.microsoft.com/exchange/services/2006/messages"
+T = "http://schemas.microsoft.com/exchange/services/2006/types"
+
 
 def test_a_move_keeps_old_and_new_ids_and_status_only_moves_the_watermark() -> None:
     """Moved carries old id and parent; a StatusEvent writes nothing but its watermark counts."""
-    moved = MovedEvent(
-        watermark="w2", item_id=ItemId("new", "ck"), parent_folder_id=ParentFolderId("inbox"),
-        old_item_id=OldItemId("old"), old_parent_folder_id=OldParentFolderId("drafts"),
-    )
-    created = CreatedEvent(watermark="w1", folder_id=FolderId("f1"),
-                           parent_folder_id=ParentFolderId("root"))
-    notification = Notification(subscription_id="s1", previous_watermark="w0",
-                                events=[created, moved, StatusEvent(watermark="w3")])
+    notification = read_notification(etree.fromstring(
+        f'<m:Notification xmlns:m="{M}" xmlns:t="{T}"><t:SubscriptionId>s1</t:SubscriptionId>'
+        "<t:PreviousWatermark>w0</t:PreviousWatermark><t:MoreEvents>false</t:MoreEvents>"
+        '<t:CreatedEvent><t:Watermark>w1</t:Watermark><t:TimeStamp>2026-12-03T10:00:00Z'
+        '</t:TimeStamp><t:FolderId Id="f1"/><t:ParentFolderId Id="root"/></t:CreatedEvent>'
+        "<t:MovedEvent><t:Watermark>w2</t:Watermark><t:TimeStamp>2026-12-03T10:00:01Z"
+        '</t:TimeStamp><t:ItemId Id="new" ChangeKey="ck"/><t:ParentFolderId Id="inbox"/>'
+        '<t:OldItemId Id="old"/><t:OldParentFolderId Id="drafts"/></t:MovedEvent>'
+        "<t:StatusEvent><t:Watermark>w3</t:Watermark></t:StatusEvent></m:Notification>"))
     batch = change_events("Alice@Example.com", "Push", notification)
     assert batch.watermark == "w3"
     folder, move = batch.events
