@@ -78,6 +78,7 @@ class Phase:
     lost: list[str] = field(default_factory=list)  # subjects never seen within the drain time
     wall_s: float = 0.0  # from the first change until the last was visible (or given up)
     cpu_s: dict[str, float] = field(default_factory=dict)  # per stage (and simulator), the phase's
+    cycles: float = 0.0  # the extractor's sync cycles over the phase
 
     @property
     def drained_per_s(self) -> float:
@@ -263,11 +264,13 @@ def main() -> None:
         for phases, seconds in ((baseline, 20.0), (loaded, args.seconds)):
             if phases is loaded and graph is not None:
                 before = graph.ack_histogram()
-            was = cpu()
+            was, cycles = cpu(), [p.cycles() for p in pipelines]
             run_phase(list(zip(watchers, phases, strict=True)), seconds, sim, mailboxes, rng,
                       broken)
             for phase, then, now in zip(phases, was, cpu(), strict=True):
                 phase.cpu_s = {stage: now[stage] - then[stage] for stage in now}
+            for phase, pipeline, then_cycles in zip(phases, pipelines, cycles, strict=True):
+                phase.cycles = pipeline.cycles() - then_cycles
         acks = graph.ack_histogram().since(before) if graph and before else None
         report(baseline, loaded, acks, args)
         print(f"checked through the browse API: {sum(w.checked for w in watchers)} of them")
@@ -324,6 +327,11 @@ def report(
               + f"; pipeline total {1000 * sum(stages.values()) / changes:.1f}"
               + f" (simulator {1000 * phase.cpu_s.get('simulator', 0.0) / changes:.1f}); "
               f"pipeline CPU / wall {sum(stages.values()) / (phase.wall_s or 1.0):.2f} cores")
+        if phase.cycles:
+            print(f"{phase.pipeline} {phase.name}: {phase.cycles:.0f} sync cycles, "
+                  f"{len(phase.seen) / phase.cycles:.2f} changes per cycle; CPU ms per cycle: "
+                  + ", ".join(f"{k} {1000 * v / phase.cycles:.1f}" for k, v in stages.items())
+                  + f"; pipeline total {1000 * sum(stages.values()) / phase.cycles:.1f}")
     for base, load in zip(baseline, loaded, strict=True):
         print(
             f"{base.pipeline} loaded / baseline: "

@@ -268,6 +268,15 @@ cookie_secure = false
             time.sleep(2)
         raise SystemExit(f"{self.name}: initial sync not done in {timeout_s}s")
 
+    def cycles(self) -> float:
+        """Sync cycles the extractor has run so far, whatever their result: with the CPU spent
+        over a phase, the cost per cycle, which coalescing does not blur (a backlog lets one
+        cycle take several changes of a mailbox, so CPU per change falls as the pipeline lags)."""
+        text = httpx.get(f"http://127.0.0.1:{self.extractor_port}/metrics", timeout=30).text
+        return sum(sample.value for family in text_string_to_metric_families(text)
+                   if family.name == "mfr_extractor_cycles" for sample in family.samples
+                   if sample.name == "mfr_extractor_cycles_total")
+
     def ack_histogram(self) -> AckSnapshot:
         """The listener's acknowledgement-time histogram now (Graph mode)."""
         text = httpx.get(f"http://127.0.0.1:{self.listener_port}/metrics", timeout=30).text
