@@ -209,13 +209,10 @@ class MailboxReader:
         return found
 
     def _fetch(self, account: Any, batch: Iterable[str]) -> dict[str, ItemSnapshot]:
-        fields = self._fields(account)
-        if self._item_shape_xml is None:
-            self._item_shape_xml = item_shape(fields, ID_ONLY, account.version)
         service = SnapshotGetItem(account=account, chunk_size=self._batch_size,
-                                  item_shape=self._item_shape_xml)
+                                  item_shape=self._item_shape(account))
         results = list(service.call(items=[(i, None) for i in batch],
-                                    additional_fields=fields, shape=ID_ONLY))
+                                    additional_fields=self._fields(account), shape=ID_ONLY))
         # Items gone since the sync (moved again, deleted) come back as ErrorItemNotFound: the
         # next cycle's sync reports what became of them. Any other error fails the cycle, to be
         # tried again: skipping the item would lose it, as the sync state moves past it.
@@ -233,6 +230,12 @@ class MailboxReader:
                 tag="m:FolderShape", shape=ID_ONLY, additional_fields=fields,
                 version=account.version)
         return self._folder_shape_xml
+
+    def _item_shape(self, account: Any) -> Any:
+        """GetItem's ``ItemShape`` for ITEM_FIELDS, made once (``itemxml.py``)."""
+        if self._item_shape_xml is None:
+            self._item_shape_xml = item_shape(self._fields(account), ID_ONLY, account.version)
+        return self._item_shape_xml
 
     def _fields(self, account: Any) -> Any:
         """ITEM_FIELDS as GetItem's AdditionalProperties, worked out once (as ``fetch`` does)."""

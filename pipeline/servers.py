@@ -9,7 +9,6 @@ Each server applies the same TLS and ``/status``/``/metrics`` rule as the servic
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from types import TracebackType
@@ -17,8 +16,9 @@ from typing import Self
 
 from starlette.types import ASGIApp
 
+from mfr.errors import ConfigError
 from mfr.opsguard import Role
-from mfr.serve import QuietServer, server_config
+from mfr.serve import QuietServer, listening_socket, server_config
 from mfr.settings import OpsAccess, ServerTls
 from mfr.tls import check_server_files
 from pipeline.errors import PipelineError
@@ -44,19 +44,10 @@ class BackgroundServer:
         tls = tls or ServerTls()
         check_server_files(tls)
         self.scheme = "https" if tls.enabled else "http"
-        # IPPROTO_TCP, not 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets
-        # whose proto says TCP, and with it on every small answer waits ~40 ms for a delayed ACK.
-        self._socket = socket.socket(
-            socket.AF_INET6 if ":" in host else socket.AF_INET,
-            socket.SOCK_STREAM,
-            socket.IPPROTO_TCP,
-        )
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            self._socket.bind((host, port))
-        except OSError as exc:
-            self._socket.close()
-            raise PipelineError(f"{name} cannot listen on {host}:{port}: {exc.strerror}") from exc
+            self._socket = listening_socket(host, port, name)  # TCP_NODELAY: see there
+        except ConfigError as exc:
+            raise PipelineError(str(exc)) from exc
         self.host = host
         self.port = int(self._socket.getsockname()[1])
         config = server_config(app, tls, ops or OpsAccess(), role, main_lifespan="on")

@@ -116,6 +116,10 @@ class _TlsServer(ThreadingHTTPServer):
 
 def _handler(metrics: PublisherMetrics, ops: OpsAccess) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # Headers and body go out in two writes; with Nagle's algorithm the second waits for
+        # the client's delayed ACK (~40 ms per probe or scrape).
+        disable_nagle_algorithm = True
+
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             refusal = decide(ops, "main", path, self.client_address[0],

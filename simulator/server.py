@@ -181,7 +181,7 @@ class Simulator:
 
     def start(self) -> Self:
         """Serve in a background thread; returns once the server accepts connections."""
-        # IPPROTO_TCP so asyncio sets TCP_NODELAY (pipeline/servers.py says why).
+        # IPPROTO_TCP so asyncio sets TCP_NODELAY (mfr/serve.py listening_socket says why).
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.settings.host, self.settings.port))
