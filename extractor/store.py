@@ -2,7 +2,8 @@
 message (as the very records it put on the bus), their versions, and the folder tree.
 
 It is a cache of the state topics, written only after the bus confirmed the records (so it is never
-ahead of them); if the file is lost, ``rebuild`` refills it from the topics. SQLite, one file.
+ahead of them); if the file is lost, taking partitions over refills it from the topics (``restore``,
+called by ``ownership.py``). SQLite, one file.
 """
 
 from __future__ import annotations
@@ -23,11 +24,7 @@ from extractor.model import (
     folder_from_datum,
     message_from_datum,
 )
-from mfr.bus import Bus
 from mfr.codec import Codec
-from mfr.topics import Topic
-
-REBUILD_GROUP = "mfr-extractor-store-rebuild"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -133,21 +130,6 @@ class StateStore:
             state = folder_from_datum(datum, gone=bool(gone))
             tree.states[state.folder_key] = state
         return tree
-
-    def is_empty(self) -> bool:
-        """Whether nothing was ever saved (a new or lost file)."""
-        return not self._rows("SELECT 1 FROM messages UNION ALL SELECT 1 FROM folders LIMIT 1")
-
-    def rebuild(self, bus: Bus, topics: dict[Topic, str], poll_s: float = 1.0) -> int:
-        """Refill from the state topics (the latest version per key wins); returns records read."""
-        read = 0
-        with bus.consumer(REBUILD_GROUP, [topics[Topic.FOLDERS], topics[Topic.MESSAGES]]) as c:
-            c.seek_to_beginning()
-            while records := c.poll(max_records=5000, timeout_s=poll_s):
-                read += len(records)
-                for record in records:
-                    self._restore(record.value)
-        return read
 
     def _restore(self, value: bytes) -> None:
         decoded = self._codec.decode(value)

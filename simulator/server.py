@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import tempfile
 import threading
 import time
@@ -31,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mfr.certs import LOOPBACK_NAMES, TlsFiles, server_files
+from mfr.serve import listening_socket
 from simulator.clock import Clock
 from simulator.control import Control
 from simulator.controlapi import routes as control_routes
@@ -181,10 +181,7 @@ class Simulator:
 
     def start(self) -> Self:
         """Serve in a background thread; returns once the server accepts connections."""
-        # IPPROTO_TCP so asyncio sets TCP_NODELAY (mfr/serve.py listening_socket says why).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.settings.host, self.settings.port))
+        sock = listening_socket(self.settings.host, self.settings.port, "the simulator")
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,
