@@ -75,7 +75,12 @@ class ArchiveClient:
             before_sleep=self._before_sleep,
             reraise=True,
         )
-        result: Accepted | Rejected = retrying(self._submit_once, records)
+        try:
+            result: Accepted | Rejected = retrying(self._submit_once, records)
+        except ArchiveUnavailableError as exc:
+            # Only a stop ends the retries; one set while an attempt was failing ends them with
+            # that attempt's error, which says less than why they ended.
+            raise StoppedError("stopping; the batch stays uncommitted") from exc
         return result
 
     def unavailable(self) -> str | None:

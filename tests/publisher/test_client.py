@@ -108,6 +108,22 @@ def test_outage_retries_until_stopped() -> None:
     client.close()
 
 
+def test_a_stop_during_a_failing_attempt_is_a_stop() -> None:
+    """Stopped while a request is failing (the archive down), the client says it stopped, as
+    it does when stopped during a back-off, not what the last attempt met."""
+    stop = threading.Event()
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        stop.set()
+        raise httpx.ConnectError("connection refused", request=request)
+
+    settings = PublisherSettings(archive_url="http://archive.invalid", ingest_token=SecretStr("t"))
+    client = ArchiveClient(settings, stop, transport=httpx.MockTransport(refuse))
+    with pytest.raises(StoppedError):
+        client.submit([{"x": 1}])
+    client.close()
+
+
 def test_health_endpoints() -> None:
     """/healthz is always 200; /readyz follows the archive's reachability; /metrics counts."""
     metrics = PublisherMetrics()
