@@ -221,7 +221,7 @@ def main() -> None:
     )
     parser.add_argument("--kafka", default=None, help="bootstrap servers; default: embedded bus")
     parser.add_argument(
-        "--parallel", type=int, default=8, help="extractor.parallel_mailboxes (the default is 8)"
+        "--parallel", type=int, default=4, help="extractor.parallel_mailboxes (the default is 4)"
     )
     parser.add_argument(
         "--processes", action="store_true", help="one process per stage instead of `mfr run`"

@@ -20,7 +20,7 @@ class ExtractorSection(Section):
     group: str = Field(default="mfr-extractor", description="consumer group on the changes topic")
     coalesce_s: float = Field(default=2.0, ge=0, le=60,
                               description="how long a mailbox's events are gathered into one cycle")
-    parallel_mailboxes: int = Field(default=8, ge=1, le=64,
+    parallel_mailboxes: int = Field(default=4, ge=1, le=64,
                                     description="mailboxes synced at once (threads)")
     get_item_batch: int = Field(default=100, ge=1, le=500)
     graph_page_size: int = Field(default=200, ge=1, le=1000,
