@@ -288,6 +288,7 @@ class MailboxSync:
             except NOT_FOUND:
                 vanished = True  # the folder went away: the hierarchy will say so
         if states:
+            changes += self._unreported(tree, request, changes)
             messages = self._resolve(tree, changes, request.hints, result, snapshots)
             touched = {c.folder_id for c in changes}
             checkpoints = [self._checkpoint(f, s, "Live") for f, s in states.items()
@@ -297,6 +298,25 @@ class MailboxSync:
             result.messages += len(messages)
         if vanished:  # (a hierarchy sync the cycle began with ran before the folder vanished)
             self._sync_hierarchy(tree, result, from_scratch=False)
+
+    def _unreported(
+        self, tree: FolderTree, request: SyncRequest, changes: list[ItemChange]
+    ) -> list[ItemChange]:
+        """Graph: messages a notification named, shown live, that no delta of this cycle
+        mentions. A message whose arrival was learnt by id (``_locate``) is newer than its
+        folder's delta link; deleted before that delta is read again, the delta says nothing of
+        it. Taken as gone from where we show it: ``_locate`` finds where it is, or that it is
+        not."""
+        if not request.messages or not self._reader.stable_ids:
+            return []
+        mentioned = {c.item_id for c in changes}
+        view = self._store.view(self.mailbox)
+        unreported = []
+        for message_id in sorted(request.messages - mentioned):
+            known = view.by_item_id(message_id)
+            if known is not None and known.folder_key and tree.key_of(known.folder_key):
+                unreported.append(ItemChange(ChangeKind.DELETE, message_id, known.folder_key))
+        return unreported
 
     def _pages(
         self, folder_id: str, states: dict[str, str], snapshots: dict[str, ItemSnapshot]
