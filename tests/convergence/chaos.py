@@ -141,8 +141,11 @@ class Chaos:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for name in self.stack.members("extractor"):
+                # Not every answer is the per-mailbox map: an extractor still starting (or
+                # waiting for Kafka) answers a one-line status, e.g. {"status": "starting"}.
                 syncing = {m: s for m, s in self.stack.extractor_status(name).items()
-                           if s.get("state") == "InitialSync" and s.get("initial_sync_percent")}
+                           if isinstance(s, dict) and s.get("state") == "InitialSync"
+                           and s.get("initial_sync_percent")}
                 if syncing:
                     mailbox, status = sorted(syncing.items())[0]
                     self._bounce(name, 0.2, 0.5)
