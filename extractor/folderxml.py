@@ -20,11 +20,10 @@ from typing import Any
 
 from exchangelib.errors import MalformedResponseError
 from exchangelib.services import GetFolder
-from exchangelib.util import TNS, create_element
+from exchangelib.util import create_element
 
 from extractor.model import FolderSnapshot
-
-_T = f"{{{TNS}}}"
+from mfr.ews.values import type_children
 
 
 class SnapshotGetFolder(GetFolder):  # type: ignore[misc]
@@ -62,11 +61,7 @@ def snapshot(elem: Any) -> FolderSnapshot:
     name = ""
     counts: dict[str, int | None] = {"TotalCount": None, "UnreadCount": None,
                                      "ChildFolderCount": None}
-    for child in elem:
-        tag = child.tag
-        if not isinstance(tag, str) or not tag.startswith(_T):
-            continue
-        field = tag[len(_T):]
+    for field, child in type_children(elem):
         if field == "FolderId":
             folder_id, change_key = child.get("Id"), child.get("ChangeKey")
         elif field == "ParentFolderId":

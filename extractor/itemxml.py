@@ -22,7 +22,7 @@ from exchangelib.services.common import shape_element
 from exchangelib.util import TNS, create_element
 
 from extractor.model import Address, ItemSnapshot
-from mfr.ews.values import read_datetime, read_int
+from mfr.ews.values import read_datetime, read_int, type_children
 
 FLAG_STATUS = {0: "NotFlagged", 1: "Complete", 2: "Flagged"}
 SEARCH_KEY = (0x300B, "Binary")  # PR_SEARCH_KEY: kept by a moved message, shared by copies
@@ -70,11 +70,7 @@ def snapshot(elem: Any) -> ItemSnapshot:
     values: dict[str, Any] = {}
     categories: tuple[str, ...] = ()
     item_id = change_key = parent = conversation = None
-    for child in elem:
-        tag = child.tag
-        if not isinstance(tag, str) or not tag.startswith(_T):
-            continue
-        name = tag[len(_T):]
+    for name, child in type_children(elem):
         if name == "ItemId":
             item_id, change_key = child.get("Id"), child.get("ChangeKey")
         elif name == "ParentFolderId":
@@ -104,10 +100,9 @@ def snapshot(elem: Any) -> ItemSnapshot:
 
 def _address(mailbox: Any) -> Address:
     found: dict[str, str | None] = {"Name": None, "EmailAddress": None, "RoutingType": None}
-    for child in mailbox:
-        tag = child.tag
-        if isinstance(tag, str) and tag.startswith(_T) and tag[len(_T):] in found:
-            found[tag[len(_T):]] = child.text or None
+    for name, child in type_children(mailbox):
+        if name in found:
+            found[name] = child.text or None
     return Address(found["Name"], found["EmailAddress"], found["RoutingType"])
 
 

@@ -17,11 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from exchangelib.services import SendNotification
-from exchangelib.util import TNS
 
-from mfr.ews.values import read_datetime, read_int
+from mfr.ews.values import read_datetime, read_int, type_children
 
-_T = f"{{{TNS}}}"
 Id = tuple[str | None, str | None]
 # The event kinds of NotificationType's choice, by element name.
 KINDS = frozenset({"CopiedEvent", "CreatedEvent", "DeletedEvent", "ModifiedEvent", "MovedEvent",
@@ -64,11 +62,7 @@ def read_notification(elem: Any) -> EwsNotification:
     subscription_id = previous = None
     more = False
     events: list[EwsEvent] = []
-    for child in elem:
-        tag = child.tag
-        if not isinstance(tag, str) or not tag.startswith(_T):
-            continue
-        name = tag[len(_T):]
+    for name, child in type_children(elem):
         if name == "SubscriptionId":
             subscription_id = child.text or None
         elif name == "PreviousWatermark":
@@ -82,11 +76,7 @@ def read_notification(elem: Any) -> EwsNotification:
 
 def _event(name: str, elem: Any) -> EwsEvent:
     values: dict[str, Any] = {}
-    for child in elem:
-        tag = child.tag
-        if not isinstance(tag, str) or not tag.startswith(_T):
-            continue
-        field = tag[len(_T):]
+    for field, child in type_children(elem):
         if field in _IDS:
             values[_IDS[field]] = (child.get("Id"), child.get("ChangeKey"))
         elif field == "Watermark":

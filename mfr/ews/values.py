@@ -8,7 +8,23 @@ warning and keep None (text that does not parse), so do these.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
+
+from exchangelib.util import TNS
+
+_T = f"{{{TNS}}}"
+
+
+def type_children(elem: Any) -> Iterator[tuple[str, Any]]:
+    """``(local name, element)`` of each child in types.xsd's namespace; comments, processing
+    instructions and elements of other namespaces (a later schema's, an extension's) are passed
+    over, as exchangelib passes over what it does not know."""
+    for child in elem:
+        tag = child.tag
+        if isinstance(tag, str) and tag.startswith(_T):
+            yield tag[len(_T):], child
 
 
 def read_datetime(text: str) -> datetime | None:
