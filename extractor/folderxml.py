@@ -23,7 +23,7 @@ from exchangelib.services import GetFolder
 from exchangelib.util import create_element
 
 from extractor.model import FolderSnapshot
-from mfr.ews.values import type_children
+from mfr.ews.values import read_int, type_children
 
 
 class SnapshotGetFolder(GetFolder):  # type: ignore[misc]
@@ -71,7 +71,7 @@ def snapshot(elem: Any) -> FolderSnapshot:
         elif field == "FolderClass":
             folder_class = child.text or None
         elif field in counts and child.text:
-            counts[field] = int(child.text)
+            counts[field] = read_int(child.text.strip())
     if not folder_id:
         raise MalformedResponseError(f"a GetFolder answer's {elem.tag} without a FolderId")
     return FolderSnapshot(
